@@ -1,0 +1,57 @@
+# credit-scoring-api: every command a newcomer needs. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+HOST ?= 127.0.0.1
+MODEL_URI ?= models:/credit-scoring@champion
+
+.DEFAULT_GOAL := help
+.PHONY: help serve test model train export bench profile monitor lint docker screenshots clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+# Environments: one virtual environment; the serve set is a subset of the dev set, same pins.
+$(VENV)/bin/python:
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.serve-installed: requirements-serve.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements-serve.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements-serve.txt requirements-train.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@ $(VENV)/.serve-installed
+
+serve: $(VENV)/.serve-installed ## serve the API on the committed model at http://$(HOST):$(PORT)
+	@HOST=$(HOST) PORT=$(PORT) PY=$(PY) scripts/serve.sh
+
+test: $(VENV)/.dev-installed ## run the whole test suite (unit, API, monitoring, notebook, benchmark smoke)
+	$(PY) -m pytest
+
+model: $(VENV)/.dev-installed ## generate data, train, register in MLflow and export models/credit_scoring.onnx
+	$(PY) -m training
+	$(PY) -m export --model-uri $(MODEL_URI) --out models
+
+train: $(VENV)/.dev-installed ## train and register only
+	$(PY) -m training
+
+export: $(VENV)/.dev-installed ## export the registered champion to models/
+	$(PY) -m export --model-uri $(MODEL_URI) --out models
+
+lint: $(VENV)/.dev-installed ## ruff, mypy, hadolint, actionlint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/actionlint .github/workflows/cicd.yml
+
+docker: ## build and run the image (machines with a Docker engine)
+	docker build -t credit-scoring-api .
+	docker run --rm -p $(PORT):8000 -e API_KEY credit-scoring-api
+
+clean: ## remove caches and generated state (keeps the virtual environment and models/)
+	rm -rf .pytest_cache .ruff_cache .mypy_cache .benchmarks logs reports

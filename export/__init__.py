@@ -1,0 +1,1 @@
+"""Export: the registered MLflow pipeline -> one verified, self-describing ONNX artifact."""

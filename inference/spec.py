@@ -1,0 +1,74 @@
+"""The feature spec: the one description of the model's inputs.
+
+It is written at training time, travels inside the ONNX artifact (metadata key
+``feature_spec``) and is read by everything downstream: the API's request schema,
+the row encoder, monitoring and the traffic simulator. Standard library only, so the
+serving image can read it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+FeatureKind = Literal["numeric", "categorical"]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One raw application field, as a client sends it."""
+
+    name: str
+    kind: FeatureKind
+    dtype: Literal["int64", "float64", "string"]
+    nullable: bool
+    description: str
+    example: Any
+    minimum: float | None = None
+    maximum: float | None = None
+    levels: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.kind == "categorical"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The ordered raw features; their order is the model input's column order."""
+
+    features: tuple[Feature, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def numeric_names(self) -> list[str]:
+        return [f.name for f in self.features if not f.is_categorical]
+
+    @property
+    def categorical_names(self) -> list[str]:
+        return [f.name for f in self.features if f.is_categorical]
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, name: str) -> Feature:
+        for feature in self.features:
+            if feature.name == name:
+                return feature
+        raise KeyError(name)
+
+    def example(self) -> dict[str, Any]:
+        """A complete, valid applicant built from each feature's example value."""
+        return {f.name: f.example for f in self.features}
+
+    def to_json(self) -> str:
+        return json.dumps([asdict(f) for f in self.features], separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureSpec:
+        raw = json.loads(text)
+        return cls(tuple(Feature(**{**item, "levels": tuple(item.get("levels") or ())}) for item in raw))

@@ -1,0 +1,150 @@
+"""Model tests: a small end-to-end train -> register -> export run, parity, and refusals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+import export.run as export_run
+from export.__main__ import main as export_main
+from export.parity import ParityError, compare, onnx_probabilities, records
+from inference.metadata import ModelMetadata
+from training.schema import build_feature_spec
+from training.synthetic import generate
+from training.threshold import best_threshold, business_cost
+from training.train import CHAMPION_ALIAS, MODEL_NAME, TrainConfig, TrainResult, train
+
+SPEC = build_feature_spec()
+
+
+@dataclass
+class Trained:
+    result: TrainResult
+    tracking_uri: str
+    models_dir: Path
+    export: export_run.ExportResult
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    config = TrainConfig(n_rows=12_000, seed=1, tracking_uri=uri, reference_rows=500,
+                         early_stopping_rounds=20, lgbm_params={"n_estimators": 80})
+    result = train(config)
+    models_dir = root / "models"
+    exported = export_run.export_model(f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}", models_dir, parity_rows=5_000,
+                                       tracking_uri=uri)
+    return Trained(result, uri, models_dir, exported)
+
+
+def test_training_logs_metrics_and_registers_the_champion(trained: Trained) -> None:
+    mlflow.set_tracking_uri(trained.tracking_uri)
+    version = mlflow.MlflowClient().get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS)
+    assert version.run_id == trained.result.run_id
+    metrics = mlflow.get_run(trained.result.run_id).data.metrics
+    for key in ("auc_test", "oracle_auc_test", "threshold", "business_cost_test", "cost_per_applicant_test"):
+        assert key in metrics
+    assert 0.65 < metrics["auc_test"] <= metrics["oracle_auc_test"] + 0.02
+    # The business threshold beats the naive 0.5 on unseen data.
+    assert metrics["business_cost_test"] < metrics["business_cost_test_at_0_5"]
+
+
+def test_artifact_is_self_describing(trained: Trained) -> None:
+    model = onnx.load(trained.export.artifact)
+    meta = ModelMetadata.from_onnx_map({p.key: p.value for p in model.metadata_props})
+    assert meta.model_name == MODEL_NAME
+    assert meta.model_version == trained.result.model_version
+    assert meta.mlflow_run_id == trained.result.run_id
+    assert meta.threshold == pytest.approx(trained.result.metrics["threshold"])
+    assert meta.feature_spec == SPEC
+    assert meta.parity["passed"] and meta.parity["rows"] == 5_000
+    assert {"onnxruntime", "lightgbm", "skl2onnx"} <= set(meta.library_versions)
+    assert meta.metrics["auc_test"] == pytest.approx(trained.result.metrics["auc_test"])
+    assert (trained.models_dir / "MODEL_CARD.md").read_text().startswith("# Model card")
+
+
+def test_onnx_scores_like_the_pipeline(trained: Trained) -> None:
+    frame = generate(3_000, seed=99)
+    session = ort.InferenceSession(str(trained.export.artifact))
+    expected = trained.result.pipeline.predict_proba(frame[SPEC.names])[:, 1]
+    actual = onnx_probabilities(session, SPEC, records(frame, SPEC))
+    assert np.max(np.abs(expected - actual)) < 1e-5
+    threshold = trained.export.metadata.threshold
+    assert np.array_equal(expected >= threshold, actual >= threshold)
+
+
+def test_reference_sample_carries_the_models_scores(trained: Trained) -> None:
+    reference = pd.read_parquet(trained.models_dir / "reference_sample.parquet")
+    assert len(reference) == 500
+    assert {*SPEC.names, "TARGET", "probability", "prediction"} <= set(reference.columns)
+    threshold = trained.export.metadata.threshold
+    assert (reference["prediction"] == (reference["probability"] >= threshold)).all()
+
+
+def test_model_behaviour_better_external_scores_lower_risk(trained: Trained) -> None:
+    frame = generate(2_000, seed=5)[SPEC.names]
+    better = frame.assign(EXT_SOURCE_2=np.clip(frame["EXT_SOURCE_2"] + 0.25, None, 0.85),
+                          EXT_SOURCE_3=np.clip(frame["EXT_SOURCE_3"] + 0.25, None, 0.89))
+    pipeline = trained.result.pipeline
+    before, after = pipeline.predict_proba(frame)[:, 1], pipeline.predict_proba(better)[:, 1]
+    assert after.mean() < before.mean()
+    assert np.mean(after - before > 0.02) < 0.01  # a better score almost never raises risk much
+
+
+def test_export_refuses_an_altered_graph_and_writes_nothing(trained: Trained, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    real_to_onnx = export_run.to_onnx
+
+    def tampered(pipeline):  # type: ignore[no-untyped-def]
+        model = real_to_onnx(pipeline)
+        for node in model.graph.node:
+            if node.op_type == "TreeEnsembleClassifier":
+                for attr in node.attribute:
+                    if attr.name == "class_weights":
+                        attr.floats[0] += 0.05  # one leaf of one tree moves
+        return model
+
+    monkeypatch.setattr(export_run, "to_onnx", tampered)
+    out = tmp_path / "models"
+    with pytest.raises(ParityError, match="refused"):
+        export_run.export_model(f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}", out, parity_rows=3_000,
+                                tracking_uri=trained.tracking_uri)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_export_cli_fails_clearly_on_an_unknown_model(trained: Trained, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    code = export_main(["--model-uri", "models:/no-such-model@champion", "--out", str(tmp_path),
+                        "--tracking-uri", trained.tracking_uri])
+    assert code == 2
+    assert "cannot export models:/no-such-model@champion" in capsys.readouterr().err
+
+
+def test_parity_tolerates_flips_only_in_the_band_around_the_threshold() -> None:
+    reference = np.array([0.1, 0.3 - 4e-6, 0.5, 0.9])
+    inside = reference + np.array([0.0, 5e-6, 0.0, 0.0])  # crosses 0.3 from 4e-6 below
+    report = compare(reference, inside, threshold=0.3)
+    assert report.decision_flips == 1 and report.flips_outside_band == 0 and report.passed
+    outside = reference + np.array([0.0, 0.0, -0.3, 0.0])
+    assert not compare(reference, outside, threshold=0.3).passed
+    drift = reference + 2e-5
+    assert not compare(reference, drift, threshold=0.3).passed
+
+
+def test_best_threshold_minimises_the_business_cost() -> None:
+    rng = np.random.default_rng(0)
+    y = (rng.random(3_000) < 0.08).astype(int)
+    p = np.clip(rng.normal(0.08 + 0.1 * y, 0.05), 0, 1).round(3)  # ties on purpose
+    choice = best_threshold(y, p)
+    brute = min(business_cost(y, p, t) for t in np.unique(np.concatenate([p, [1.01]])))
+    assert choice.cost == brute == business_cost(y, p, choice.threshold)
+    assert roc_auc_score(y, p) > 0.5

@@ -1,0 +1,1 @@
+"""Training: Home Credit data (real or synthetic), feature spec, pipeline, threshold, MLflow."""

@@ -1,0 +1,38 @@
+"""`python -m training`: generate (or read) data, train, log and register in MLflow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from training.data import DataError
+from training.train import MODEL_NAME, TrainConfig, train
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    parser.add_argument("--data", type=Path, help="a real application_train.csv (default: synthetic data)")
+    parser.add_argument("--rows", type=int, default=TrainConfig.n_rows, help="synthetic rows (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed)
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or ./mlflow)")
+    parser.add_argument("--model-name", default=MODEL_NAME, help="registered model name (default %(default)s)")
+    parser.add_argument("--max-trees", type=int, help="upper bound on trees (early stopping picks fewer)")
+    args = parser.parse_args(argv)
+
+    config = TrainConfig(data_path=args.data, n_rows=args.rows, seed=args.seed,
+                         tracking_uri=args.tracking_uri, model_name=args.model_name)
+    if args.max_trees:
+        config.lgbm_params["n_estimators"] = args.max_trees
+    try:
+        result = train(config)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"run_id": result.run_id, "model_version": result.model_version, **result.metrics}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
