@@ -43,15 +43,19 @@ train: $(VENV)/.dev-installed ## train and register only
 export: $(VENV)/.dev-installed ## export the registered champion to models/
 	$(PY) -m export --model-uri $(MODEL_URI) --out models
 
-lint: $(VENV)/.dev-installed ## ruff, mypy, hadolint, actionlint
+lint: $(VENV)/.dev-installed ## ruff, mypy, hadolint, actionlint, shellcheck
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile
-	$(VENV)/bin/actionlint .github/workflows/cicd.yml
+	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck .github/workflows/cicd.yml
+	$(VENV)/bin/shellcheck scripts/*.sh .ci/run
 
 docker: ## build and run the image (machines with a Docker engine)
-	docker build -t credit-scoring-api .
+	docker build --build-arg GIT_SHA=$$(git rev-parse HEAD 2>/dev/null || echo unknown) -t credit-scoring-api .
 	docker run --rm -p $(PORT):8000 -e API_KEY credit-scoring-api
+
+screenshots: $(VENV)/.dev-installed ## PNGs of /docs, /redoc, the drift report and a flamegraph into docs/screenshots/
+	$(PY) scripts/screenshots.py --serve
 
 clean: ## remove caches and generated state (keeps the virtual environment and models/)
 	rm -rf .pytest_cache .ruff_cache .mypy_cache .benchmarks logs reports
