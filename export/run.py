@@ -22,6 +22,7 @@ from mlflow.artifacts import download_artifacts
 from export.convert import to_onnx
 from export.parity import ParityError, ParityReport, compare, onnx_probabilities, records
 from inference.metadata import ModelMetadata
+from inference.scorer import latency_session_options
 from inference.spec import FeatureSpec
 from training.synthetic import generate
 from training.train import FEATURE_SPEC_ARTIFACT, REFERENCE_ARTIFACT, default_tracking_uri
@@ -88,7 +89,9 @@ def export_model(
 
     say("converting the pipeline to ONNX")
     model = to_onnx(pipeline)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    # The serving session's options, so reference scores are bit-for-bit those the API returns.
+    session = ort.InferenceSession(model.SerializeToString(), latency_session_options(),
+                                   providers=["CPUExecutionProvider"])
 
     say(f"scoring {parity_rows:,} unseen synthetic rows with the MLflow model and with ONNX")
     parity_frame = generate(parity_rows, seed=PARITY_SEED)[spec.names]

@@ -7,8 +7,8 @@ LightGBM trees route exactly as in training. NumPy only: this runs on every requ
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -29,31 +29,35 @@ class RowEncoder:
     """Encodes applicants into a float32 matrix whose columns follow the spec."""
 
     def __init__(self, spec: FeatureSpec) -> None:
-        # One (name, level->code table or None) pair per column, built once at start-up.
-        self._plan: tuple[tuple[str, dict[str, float] | None], ...] = tuple(
-            (f.name, {level: float(i) for i, level in enumerate(f.levels)} if f.is_categorical else None)
-            for f in spec.features
+        # Everything per column is worked out once, at start-up.
+        self._names = tuple(spec.names)
+        self.width = len(self._names)
+        # One C call reads a complete applicant's values in spec order.
+        self._take = itemgetter(*self._names) if self.width > 1 else lambda applicant: (applicant[self._names[0]],)
+        self._categorical = tuple(
+            (index, f.name, {level: float(code) for code, level in enumerate(f.levels)})
+            for index, f in enumerate(spec.features)
+            if f.is_categorical
         )
-        self.width = len(self._plan)
 
     def encode_many(self, applicants: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Encode applicants to an (n, width) float32 array; absent or None -> NaN."""
-        nan = math.nan
-        values: list[float] = []
-        append = values.append
-        try:
-            for applicant in applicants:
+        values: list[Any] = []
+        for applicant in applicants:
+            try:
+                row = list(self._take(applicant))
+            except KeyError:  # some fields left out: they are missing
                 get = applicant.get
-                for name, codes in self._plan:
-                    value = get(name)
-                    if value is None:
-                        append(nan)
-                    elif codes is None:
-                        append(value)
-                    else:
-                        append(codes[value])
-        except KeyError as exc:  # only the level lookup raises KeyError here
-            raise UnknownLevelError(name, exc.args[0]) from None
+                row = [get(name) for name in self._names]
+            for index, name, codes in self._categorical:
+                level = row[index]
+                if level is not None:
+                    try:
+                        row[index] = codes[level]
+                    except (KeyError, TypeError):  # unknown or unhashable level
+                        raise UnknownLevelError(name, level) from None
+            values.extend(row)
+        # NumPy turns None into NaN when it builds a float array.
         return np.array(values, dtype=np.float32).reshape(len(applicants), self.width)
 
     def encode_one(self, applicant: Mapping[str, Any]) -> np.ndarray:

@@ -1,0 +1,180 @@
+"""One error family, one handler, one JSON shape.
+
+Every refusal the service makes is a `ServiceError` named by its condition and carrying its
+status. Framework errors (unknown path, wrong method, FastAPI's own validation) and
+unexpected exceptions go through the same handler, so a client always gets:
+
+    {"error": "validation_error", "message": "...", "request_id": "...",
+     "details": [{"field": "AMT_INCOME_TOTAL", "problem": "Input should be ..."}]}
+
+Error messages never carry input values or keys: they end up in logs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from inference.context import context_of
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    field: str
+    """Where the problem is: a field name, `applicants.3.AMT_INCOME_TOTAL` in a batch, or `body`."""
+    problem: str
+    """What is wrong with it."""
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    error: str
+    """The condition, stable for programs: validation_error, unauthorized, payload_too_large, ..."""
+    message: str
+    """A short explanation for humans."""
+    request_id: str | None = None
+    """The request's id (also in the x-request-id header and the prediction log)."""
+    details: list[ErrorDetail] | None = None
+    """One entry per invalid field (validation errors only)."""
+
+
+class ServiceError(Exception):
+    """A refusal by the service; subclasses name the condition and set its status."""
+
+    status_code: int = 500
+    kind: str = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        details: Sequence[ErrorDetail] = (),
+        headers: Mapping[str, str] | None = None,
+        status_code: int | None = None,
+        kind: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = list(details)
+        self.headers = dict(headers or {})
+        if status_code is not None:
+            self.status_code = status_code
+        if kind is not None:
+            self.kind = kind
+
+
+class InvalidInput(ServiceError):
+    status_code = 422
+    kind = "validation_error"
+
+    @classmethod
+    def from_errors(cls, errors: Iterable[Mapping[str, Any]]) -> InvalidInput:
+        """From pydantic's error dicts; the field path joined with dots, the input left out."""
+        details = [
+            ErrorDetail(field=".".join(str(part) for part in error["loc"]) or "body", problem=error["msg"])
+            for error in errors
+        ]
+        fields = ", ".join(dict.fromkeys(d.field for d in details))
+        return cls(f"Invalid request: {fields}", details)
+
+    @classmethod
+    def from_validation_error(cls, exc: ValidationError) -> InvalidInput:
+        return cls.from_errors(exc.errors(include_url=False, include_input=False, include_context=False))
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+    kind = "unauthorized"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": 'APIKey realm="credit-scoring-api", header="x-api-key"'})
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    kind = "payload_too_large"
+
+
+class ModelNotReady(ServiceError):
+    status_code = 503
+    kind = "model_not_ready"
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    kind = "not_found"
+
+
+class MethodNotAllowed(ServiceError):
+    status_code = 405
+    kind = "method_not_allowed"
+
+
+_BY_STATUS: dict[int, type[ServiceError]] = {cls.status_code: cls for cls in (NotFound, MethodNotAllowed)}
+
+
+def as_service_error(exc: Exception) -> ServiceError:
+    """Map any exception reaching the handler into the family."""
+    if isinstance(exc, ServiceError):
+        return exc
+    if isinstance(exc, RequestValidationError):
+        return InvalidInput.from_errors(_strip_body_prefix(exc.errors()))
+    if isinstance(exc, ValidationError):
+        return InvalidInput.from_validation_error(exc)
+    if isinstance(exc, HTTPException):
+        cls = _BY_STATUS.get(exc.status_code)
+        if cls is not None:
+            return cls(str(exc.detail), headers=exc.headers)
+        return ServiceError(str(exc.detail), headers=exc.headers, status_code=exc.status_code, kind="http_error")
+    return ServiceError("Internal error; the request id identifies it in the service log")
+
+
+def _strip_body_prefix(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    # FastAPI prefixes body fields with "body"; the client only knows its own field names.
+    return [{**e, "loc": tuple(e["loc"][1:]) if e["loc"][:1] == ("body",) else e["loc"]} for e in errors]
+
+
+def field_names(error: ServiceError) -> list[str]:
+    """The feature names an error is about, for the prediction log (no batch positions)."""
+    names = (d.field.rsplit(".", 1)[-1] for d in error.details)
+    return [name for name in dict.fromkeys(names) if name != "body"]
+
+
+async def handle_error(request: Request, exc: Exception) -> Response:
+    """The one handler: render the error and leave its kind for metrics and the prediction log."""
+    error = as_service_error(exc)
+    context = context_of(request)
+    if context is not None:
+        context.failed(error.kind, field_names(error))
+    if error.status_code >= 500 and not isinstance(exc, ServiceError):
+        logger.error(
+            "unexpected %s on %s (request %s)",
+            type(exc).__name__,
+            request.url.path,
+            context.request_id if context else "-",
+        )
+    body = ErrorResponse(
+        error=error.kind,
+        message=error.message,
+        request_id=context.request_id if context else None,
+        details=error.details or None,
+    )
+    return Response(
+        orjson.dumps(body.model_dump(exclude_none=True)),
+        status_code=error.status_code,
+        headers=error.headers,
+        media_type="application/json",
+    )

@@ -1,0 +1,140 @@
+"""Start-up and shutdown: everything the service holds is built here, nothing at import.
+
+Start-up reads the settings, loads and checks the model, builds the request models from the
+artifact's feature spec and starts the prediction-log writer. If the settings or the model
+are unusable the service refuses to start with a one-line reason (no traceback: the
+reason is the whole story). Shutdown makes readiness false, then drains the prediction log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+from pydantic import ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from inference.metrics import Metrics
+from inference.prediction_log import PredictionLog
+from inference.runtime import ScoringRuntime
+from inference.schemas import build_request_models
+from inference.scorer import ModelLoadError, Scorer
+from inference.security import KeyRing
+from inference.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class StartupError(RuntimeError):
+    """The service cannot start; the message is the one-line reason."""
+
+
+def build_lifespan(settings: Settings | None) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.startup_failure = None
+        try:
+            current = settings or _resolve_settings(app)
+            configure_logging(current.log_level)
+            scorer = Scorer(current.model_path, current.ort_intra_op_threads, current.ort_inter_op_threads)
+            scorer.load()
+        except (ValidationError, ModelLoadError) as exc:
+            reason = settings_problem(exc) if isinstance(exc, ValidationError) else str(exc)
+            app.state.startup_failure = reason
+            raise StartupError(reason) from None
+
+        metadata = scorer.metadata
+        metrics: Metrics = app.state.metrics
+        metrics.set_model(metadata)
+        prediction_log = PredictionLog(current.prediction_log_dir, on_write_failure=metrics.log_write_failures.inc)
+        prediction_log.start()
+        app.state.settings = current
+        app.state.keyring = KeyRing(current.api_keys)
+        app.state.prediction_log = prediction_log
+        app.state.scoring = ScoringRuntime(
+            scorer=scorer,
+            requests=build_request_models(metadata.feature_spec, current.max_batch_size),
+            model_version=metadata.model_version,
+            threshold=metadata.threshold,
+            max_body_bytes=current.max_body_bytes,
+            max_batch_body_bytes=current.max_batch_body_bytes,
+        )
+        app.openapi_schema = None  # the document now carries this model's request schema
+        logger.info(
+            "serving %s version %s (%d features, threshold %.4f) from %s; %d API key(s); prediction log in %s",
+            metadata.model_name,
+            metadata.model_version,
+            len(metadata.feature_spec),
+            metadata.threshold,
+            current.model_path,
+            len(current.api_keys),
+            current.prediction_log_dir,
+        )
+        try:
+            yield
+        finally:
+            app.state.scoring = None  # readiness false from here on
+            scorer.close()
+            prediction_log.close()  # the server has finished its requests: every record is queued
+            app.state.prediction_log = app.state.keyring = None
+            app.openapi_schema = None
+            logger.info("stopped; prediction log flushed")
+
+    return lifespan
+
+
+def _resolve_settings(app: FastAPI) -> Settings:
+    # Honour a test's `app.dependency_overrides[get_settings]` here too, not only in endpoints.
+    provider = app.dependency_overrides.get(get_settings, get_settings)
+    return provider()  # type: ignore[no-any-return]
+
+
+def settings_problem(exc: ValidationError) -> str:
+    """One line naming each bad environment variable (never its value: it may be a key)."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+        if error["type"] == "missing":
+            problems.append(f"{name} is not set" + (" (one or more comma-separated keys)" if name == "API_KEY" else ""))
+        else:
+            problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)
+
+
+def configure_logging(level: str) -> None:
+    """The service's own loggers at `level`; a stderr handler unless the host configured logging."""
+    service_logger = logging.getLogger("inference")
+    service_logger.setLevel(level)
+    if not logging.getLogger().handlers and not service_logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+        service_logger.addHandler(handler)
+
+
+class OneLineStartupFailure:
+    """Replace the traceback Starlette reports for a refused start-up by the one-line reason.
+
+    uvicorn logs the `lifespan.startup.failed` message as is; for a `StartupError` the stack
+    says nothing the reason does not, so the operator sees
+    `ERROR: Refusing to start: API_KEY is not set ...` and the process exits non-zero.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_reason(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                reason = getattr(scope["app"].state, "startup_failure", None)
+                if reason:
+                    message = {**message, "message": f"Refusing to start: {reason}"}
+            await send(message)
+
+        await self.app(scope, receive, send_reason)

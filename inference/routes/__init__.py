@@ -1,0 +1,1 @@
+"""The HTTP endpoints: scoring (API key) and service information (open)."""

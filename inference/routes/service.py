@@ -1,0 +1,88 @@
+"""Open endpoints: service information, probes, an example applicant, metrics.
+
+They need no key because they expose nothing secret and no applicant data: the model's
+public description (name, version, threshold, training metrics), the spec's example
+applicant (a made-up one, also shown in /docs), and aggregate counters. Put the service
+behind a gateway if even that must stay internal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from inference import SERVICE_NAME, __version__
+from inference.deps import ScorerDep, ScoringDep
+from inference.errors import ErrorResponse
+from inference.runtime import ScoringRuntime
+from inference.schemas import Health, ModelInfo, Readiness, ServiceInfo
+from inference.settings import Settings
+
+HEALTH_PATH = "/health"
+READY_PATH = "/ready"
+METRICS_PATH = "/metrics"
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/", summary="Service and model information")
+async def info(request: Request) -> ServiceInfo:
+    """What is served: the model's name, version, threshold, feature count, training metrics."""
+    state = request.app.state
+    scoring: ScoringRuntime | None = getattr(state, "scoring", None)
+    settings: Settings | None = getattr(state, "settings", None)
+    model = None
+    if scoring is not None:
+        meta = scoring.scorer.metadata
+        model = ModelInfo(
+            name=meta.model_name,
+            version=meta.model_version,
+            mlflow_run_id=meta.mlflow_run_id,
+            threshold=meta.threshold,
+            n_features=len(meta.feature_spec),
+            created_at=meta.created_at,
+            metrics=meta.metrics,
+        )
+    limits = {}
+    if settings is not None:
+        limits = {
+            "max_batch_size": settings.max_batch_size,
+            "max_body_bytes": settings.max_body_bytes,
+            "max_batch_body_bytes": settings.max_batch_body_bytes,
+        }
+    return ServiceInfo(
+        service=SERVICE_NAME, version=__version__, ready=scoring is not None, model=model, limits=limits, docs="/docs"
+    )
+
+
+@router.get(HEALTH_PATH, summary="Liveness: the process answers")
+async def health(request: Request) -> Health:
+    settings: Settings | None = getattr(request.app.state, "settings", None)
+    return Health(status="ok", git_sha=settings.git_sha if settings is not None else "unknown")
+
+
+@router.get(
+    READY_PATH,
+    summary="Readiness: 200 once the model is loaded, 503 before and while stopping",
+    responses={503: {"model": ErrorResponse, "description": "The model is not loaded"}},
+)
+async def ready(scorer: ScorerDep) -> Readiness:
+    return Readiness(status="ready", model_version=scorer.metadata.model_version)
+
+
+@router.get(
+    "/example",
+    summary="A valid example applicant (the body of POST /predict)",
+    responses={503: {"model": ErrorResponse, "description": "The model is not loaded"}},
+)
+async def example(scoring: ScoringDep) -> dict[str, Any]:
+    """The feature spec's example applicant: `curl .../example | curl -d @- .../predict` scores it."""
+    return scoring.requests.example
+
+
+@router.get(METRICS_PATH, summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    registry = request.app.state.metrics
+    return Response(registry.render(), media_type=registry.content_type)

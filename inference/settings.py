@@ -1,0 +1,82 @@
+"""The service's configuration: environment variables, read once at start-up.
+
+Nothing here is read at import time: `get_settings()` is called by the app's lifespan, so
+`import inference.app` works without API_KEY and the missing-key refusal happens at start-up.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Environment variables (case-insensitive); a `.env` file in the working directory also works."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True, use_attribute_docstrings=True
+    )
+
+    api_key: SecretStr
+    """API_KEY (required): the key(s) clients send in `x-api-key`. Several comma-separated keys
+    are all accepted, to rotate without downtime: add the new key, move clients, drop the old one."""
+
+    model_path: Path = Path("models/credit_scoring.onnx")
+    """MODEL_PATH: the exported ONNX artifact (it carries its feature spec, threshold and version)."""
+
+    prediction_log_dir: Path = Path("logs")
+    """PREDICTION_LOG_DIR: where the JSONL prediction records go, one file per process and day."""
+
+    ort_intra_op_threads: int = Field(default=1, ge=1)
+    """ORT_INTRA_OP_THREADS: onnxruntime threads inside one operator. 1 is fastest for one row
+    (no thread hand-off); scale out with uvicorn workers instead."""
+
+    ort_inter_op_threads: int = Field(default=1, ge=1)
+    """ORT_INTER_OP_THREADS: onnxruntime threads across operators (the graph runs sequentially)."""
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """LOG_LEVEL: level of the service's log, any case (`python -m inference` passes it to uvicorn too)."""
+
+    max_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    """MAX_BATCH_SIZE: most applicants in one POST /predict/batch (more: 422)."""
+
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    """MAX_BODY_BYTES: largest POST /predict body (a full applicant is about 3.5 KB of JSON; more: 413)."""
+
+    max_batch_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    """MAX_BATCH_BODY_BYTES: largest POST /predict/batch body (1000 full applicants are about
+    3.5 MB; more: 413)."""
+
+    git_sha: str = "unknown"
+    """GIT_SHA: the commit the running image was built from (baked in by CI), reported by /health."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("api_key")
+    @classmethod
+    def _at_least_one_key(cls, value: SecretStr) -> SecretStr:
+        if not _split_keys(value.get_secret_value()):
+            raise ValueError("API_KEY holds no key (give one or more comma-separated keys)")
+        return value
+
+    @property
+    def api_keys(self) -> tuple[SecretStr, ...]:
+        """The accepted keys, parsed from API_KEY (each still a SecretStr: masked in any repr)."""
+        return tuple(SecretStr(key) for key in _split_keys(self.api_key.get_secret_value()))
+
+
+def _split_keys(raw: str) -> list[str]:
+    return [key.strip() for key in raw.split(",") if key.strip()]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once (tests pass their own to create_app)."""
+    return Settings()  # type: ignore[call-arg]  # API_KEY comes from the environment

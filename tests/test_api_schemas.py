@@ -1,0 +1,180 @@
+"""Request models built from the feature spec: what they accept, what they refuse, what /docs shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from inference.errors import InvalidInput
+from inference.schemas import RequestModels, build_request_models
+from inference.spec import FeatureSpec
+
+MAX_BATCH = 5
+
+
+@pytest.fixture(scope="module")
+def models(spec: FeatureSpec) -> RequestModels:
+    return build_request_models(spec, max_batch_size=MAX_BATCH)
+
+
+def _problems(models: RequestModels, body: Any, batch: bool = False) -> dict[str, str]:
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    with pytest.raises(InvalidInput) as caught:
+        models.parse_batch(raw) if batch else models.parse_applicant(raw)
+    return {detail.field: detail.problem for detail in caught.value.details}
+
+
+def _a_field(spec: FeatureSpec, *, categorical: bool, nullable: bool, dtype: str | None = None) -> str:
+    return next(
+        f.name
+        for f in spec.features
+        if f.is_categorical == categorical and f.nullable == nullable and (dtype is None or f.dtype == dtype)
+    )
+
+
+def test_the_example_is_valid_and_kept_as_sent(models: RequestModels, example: dict[str, Any]) -> None:
+    applicant = models.parse_applicant(orjson.dumps(example))
+    assert applicant.__dict__ == example
+    assert list(applicant.__dict__) == list(example)  # spec order
+
+
+def test_every_field_is_declared_from_the_spec(models: RequestModels, spec: FeatureSpec) -> None:
+    fields = models.applicant.model_fields
+    assert list(fields) == spec.names
+    for feature in spec.features:
+        field = fields[feature.name]
+        assert field.is_required() is not feature.nullable
+        assert field.description == feature.description
+        assert field.examples == [feature.example]
+
+
+def test_json_schema_carries_types_bounds_and_levels(models: RequestModels, spec: FeatureSpec) -> None:
+    properties = models.applicant.model_json_schema()["properties"]
+    income = properties["AMT_INCOME_TOTAL"]
+    assert income["type"] == "number"
+    assert income["minimum"] == spec["AMT_INCOME_TOTAL"].minimum
+    assert income["maximum"] == spec["AMT_INCOME_TOTAL"].maximum
+    assert properties["CNT_CHILDREN"]["type"] == "integer"
+    assert properties["NAME_CONTRACT_TYPE"]["enum"] == list(spec["NAME_CONTRACT_TYPE"].levels)
+    optional = _a_field(spec, categorical=True, nullable=True)
+    assert {"type": "null"} in properties[optional]["anyOf"]
+
+
+def test_missing_optional_fields_mean_missing(models: RequestModels, spec: FeatureSpec) -> None:
+    required = {f.name: f.example for f in spec.features if not f.nullable}
+    applicant = models.parse_applicant(orjson.dumps(required)).__dict__
+    assert all(applicant[f.name] is None for f in spec.features if f.nullable)
+    explicit_nulls = {**required, **{f.name: None for f in spec.features if f.nullable}}
+    assert models.parse_applicant(orjson.dumps(explicit_nulls)).__dict__ == applicant
+
+
+def test_negative_income_is_refused(models: RequestModels, example: dict[str, Any]) -> None:
+    problems = _problems(models, {**example, "AMT_INCOME_TOTAL": -1000.0})
+    assert list(problems) == ["AMT_INCOME_TOTAL"]
+    assert "greater than or equal" in problems["AMT_INCOME_TOTAL"]
+
+
+def test_above_the_range_is_refused(models: RequestModels, example: dict[str, Any], spec: FeatureSpec) -> None:
+    top = spec["CNT_CHILDREN"].maximum
+    assert top is not None
+    problems = _problems(models, {**example, "CNT_CHILDREN": int(top) + 1})
+    assert "less than or equal" in problems["CNT_CHILDREN"]
+
+
+@pytest.mark.parametrize("value", ["202500", "a lot", True, [1], {"v": 1}])
+def test_a_number_must_be_a_json_number(models: RequestModels, example: dict[str, Any], value: Any) -> None:
+    problems = _problems(models, {**example, "AMT_INCOME_TOTAL": value})
+    assert problems["AMT_INCOME_TOTAL"] == "Input should be a valid number"
+
+
+def test_an_integer_field_refuses_fractions(models: RequestModels, example: dict[str, Any]) -> None:
+    assert "valid integer" in _problems(models, {**example, "CNT_CHILDREN": 1.5})["CNT_CHILDREN"]
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
+def test_nan_and_infinity_are_refused(models: RequestModels, example: dict[str, Any], literal: bytes) -> None:
+    body = orjson.dumps({**example, "AMT_INCOME_TOTAL": 0.5}).replace(b"0.5", literal, 1)
+    problems = _problems(models, body)
+    assert problems["AMT_INCOME_TOTAL"] == "Input should be a finite number"
+
+
+def test_nan_in_an_optional_float_is_refused_too(
+    models: RequestModels, example: dict[str, Any], spec: FeatureSpec
+) -> None:
+    name = _a_field(spec, categorical=False, nullable=True, dtype="float64")
+    body = orjson.dumps({**example, name: 0.123456}).replace(b"0.123456", b"NaN", 1)
+    assert _problems(models, body)[name] == "Input should be a finite number"
+
+
+def test_unknown_category_level_is_refused(models: RequestModels, example: dict[str, Any]) -> None:
+    problems = _problems(models, {**example, "NAME_CONTRACT_TYPE": "Mortgage"})
+    assert problems["NAME_CONTRACT_TYPE"].startswith("Input should be 'Cash loans'")
+
+
+def test_unknown_field_is_refused(models: RequestModels, example: dict[str, Any]) -> None:
+    assert _problems(models, {**example, "SK_ID_CURR": 100002}) == {"SK_ID_CURR": "Extra inputs are not permitted"}
+
+
+def test_missing_or_null_required_field_is_refused(models: RequestModels, example: dict[str, Any]) -> None:
+    without = {k: v for k, v in example.items() if k != "AMT_CREDIT"}
+    assert _problems(models, without) == {"AMT_CREDIT": "Field required"}
+    assert "AMT_CREDIT" in _problems(models, {**example, "AMT_CREDIT": None})
+
+
+def test_every_problem_is_reported_at_once(models: RequestModels, example: dict[str, Any]) -> None:
+    body = {**example, "AMT_INCOME_TOTAL": -1.0, "CODE_GENDER": "?", "EXTRA": 1}
+    assert set(_problems(models, body)) == {"AMT_INCOME_TOTAL", "CODE_GENDER", "EXTRA"}
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b"[]", b"null", b'"text"', "\u00e9t\u00e9".encode("latin-1")])
+def test_a_body_that_is_not_an_object_is_refused(models: RequestModels, body: bytes) -> None:
+    assert list(_problems(models, body)) == ["body"]
+
+
+def test_batch_positions_name_the_applicant(models: RequestModels, example: dict[str, Any]) -> None:
+    body = {"applicants": [example, {**example, "AMT_INCOME_TOTAL": -5.0}]}
+    assert list(_problems(models, body, batch=True)) == ["applicants.1.AMT_INCOME_TOTAL"]
+
+
+def test_batch_size_is_bounded(models: RequestModels, example: dict[str, Any]) -> None:
+    assert len(models.parse_batch(orjson.dumps({"applicants": [example] * MAX_BATCH}))) == MAX_BATCH
+    assert "at most 5 items" in _problems(models, {"applicants": [example] * (MAX_BATCH + 1)}, batch=True)["applicants"]
+    assert "applicants" in _problems(models, {"applicants": []}, batch=True)
+    assert _problems(models, [example], batch=True) == {"body": "Input should be an object"}
+
+
+def test_batch_example_is_valid(models: RequestModels) -> None:
+    assert len(models.parse_batch(orjson.dumps(models.batch_example))) == 2
+
+
+# The OpenAPI document: the running app declares the artifact's schemas and a working example.
+
+
+def test_openapi_declares_request_bodies_and_examples(client: TestClient, auth: dict[str, str]) -> None:
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    assert "Applicant" in schemas and "BatchRequest" in schemas
+    assert len(schemas["Applicant"]["properties"]) == 120
+    assert schemas["Applicant"]["additionalProperties"] is False
+    for path, name in (("/predict", "Applicant"), ("/predict/batch", "BatchRequest")):
+        body = document["paths"][path]["post"]["requestBody"]
+        assert body["required"] is True
+        content = body["content"]["application/json"]
+        assert content["schema"] == {"$ref": f"#/components/schemas/{name}"}
+        # The example Swagger pre-fills scores successfully.
+        response = client.post(path, json=content["example"], headers=auth)
+        assert response.status_code == 200, response.text
+
+
+def test_openapi_documents_responses_and_errors(client: TestClient) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/predict"]["post"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PredictionResponse"
+    }
+    for status in ("401", "413", "422", "503"):
+        assert operation["responses"][status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorResponse"
+        }

@@ -1,0 +1,143 @@
+"""Open endpoints: service information, probes, example, metrics and the offline docs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from inference.app import create_app
+from inference.metadata import ModelMetadata
+from inference.settings import Settings
+
+
+def test_root_describes_service_and_model(client: TestClient, metadata: ModelMetadata) -> None:
+    info = client.get("/").json()
+    assert info["service"] == "credit-scoring-api"
+    assert info["ready"] is True
+    assert info["model"] == {
+        "name": metadata.model_name,
+        "version": metadata.model_version,
+        "mlflow_run_id": metadata.mlflow_run_id,
+        "threshold": metadata.threshold,
+        "n_features": len(metadata.feature_spec),
+        "created_at": metadata.created_at,
+        "metrics": metadata.metrics,
+    }
+    assert info["limits"]["max_batch_size"] == 1000
+
+
+def test_readiness_follows_the_model(make_settings: Callable[..., Settings]) -> None:
+    app = create_app(make_settings())
+    before = TestClient(app)  # lifespan not run: nothing loaded
+    assert before.get("/health").status_code == 200
+    assert before.get("/ready").status_code == 503
+    assert before.get("/ready").json()["error"] == "model_not_ready"
+    assert before.get("/").json()["ready"] is False
+    with TestClient(app) as running:
+        ready = running.get("/ready")
+        assert ready.status_code == 200
+        assert ready.json() == {"status": "ready", "model_version": app.state.scoring.model_version}
+        assert running.get("/health").json() == {"status": "ok", "git_sha": "unknown"}
+    assert before.get("/ready").status_code == 503  # after shutdown: not ready again
+    assert before.get("/health").status_code == 200
+
+
+def test_health_reports_the_commit(make_settings: Callable[..., Settings]) -> None:
+    with TestClient(create_app(make_settings(git_sha="0123abc"))) as client:
+        assert client.get("/health").json() == {"status": "ok", "git_sha": "0123abc"}
+
+
+def test_example_is_a_scorable_applicant(client: TestClient, auth: dict[str, str]) -> None:
+    example = client.get("/example")
+    assert example.status_code == 200
+    assert len(example.json()) == 120
+    assert (
+        client.post(
+            "/predict", content=example.content, headers={**auth, "content-type": "application/json"}
+        ).status_code
+        == 200
+    )
+
+
+def _samples(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = client.get("/metrics").text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def test_metrics_count_requests_latency_decisions_and_scores(
+    client: TestClient, auth: dict[str, str], example: dict
+) -> None:
+    version = client.app.state.scoring.model_version  # type: ignore[attr-defined]
+    for _ in range(3):
+        client.post("/predict", json=example, headers=auth)
+    client.post("/predict/batch", json={"applicants": [example] * 4}, headers=auth)
+    client.post("/predict", json=example)
+    client.post("/predict", json={**example, "AMT_INCOME_TOTAL": -1}, headers=auth)
+    for _ in range(5):
+        client.get("/health")
+        client.get("/ready")
+    samples = _samples(client)
+
+    def requests(endpoint: str, status: str) -> float:
+        return _value(samples, "http_requests_total", endpoint=endpoint, method="POST", status=status)
+
+    assert requests("/predict", "200") == 3
+    assert requests("/predict/batch", "200") == 1
+    assert requests("/predict", "401") == 1
+    assert requests("/predict", "422") == 1
+    assert _value(samples, "http_request_duration_seconds_count", endpoint="/predict") == 5
+    assert _value(samples, "model_inference_duration_seconds_count", model_version=version, endpoint="/predict") == 3
+    assert (
+        _value(samples, "model_inference_duration_seconds_count", model_version=version, endpoint="/predict/batch") == 1
+    )
+    decisions = sum(
+        _value(samples, "predictions_total", model_version=version, decision=d) for d in ("accepted", "refused")
+    )
+    assert decisions == 7
+    assert _value(samples, "prediction_probability_count", model_version=version) == 7
+    assert _value(samples, "prediction_batch_size_sum", model_version=version, endpoint="/predict/batch") == 4
+    assert _value(samples, "prediction_log_write_failures_total") == 0
+    info = [key for key in samples if key[0] == "model_info"]
+    assert info and dict(info[0][1])["model_version"] == version
+    endpoints = {dict(labels).get("endpoint") for _, labels in samples}
+    assert not endpoints & {"/health", "/ready", "/metrics"}  # probes and scrapes are not counted
+
+
+def test_metrics_of_two_apps_do_not_collide(make_settings: Callable[..., Settings]) -> None:
+    first, second = create_app(make_settings()), create_app(make_settings())
+    assert first.state.metrics.registry is not second.state.metrics.registry
+
+
+def _local_assets(html: str) -> list[str]:
+    return re.findall(r'(?:src|href)="([^"]+)"', html)
+
+
+def test_docs_and_redoc_use_only_local_assets(client: TestClient) -> None:
+    for path in ("/docs", "/redoc"):
+        page = client.get(path)
+        assert page.status_code == 200
+        assets = _local_assets(page.text)
+        assert assets, path
+        for asset in assets:
+            assert asset.startswith("/"), f"{path} loads {asset} from elsewhere"
+            assert client.get(asset).status_code == 200, asset
+        assert "cdn." not in page.text and "fonts.googleapis" not in page.text
+
+
+def test_openapi_before_start_up_shows_a_generic_body(app: FastAPI) -> None:
+    document = TestClient(app).get("/openapi.json").json()  # no lifespan: no artifact yet
+    body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["type"] == "object"
+    assert "Applicant" not in document["components"]["schemas"]
