@@ -43,6 +43,11 @@ train: $(VENV)/.dev-installed ## train and register only
 export: $(VENV)/.dev-installed ## export the registered champion to models/
 	$(PY) -m export --model-uri $(MODEL_URI) --out models
 
+N ?= 2000
+DRIFT ?= income
+monitor: $(VENV)/.dev-installed ## serve the model, send N applicants (second half shifted by DRIFT), write the drift report to reports/
+	$(PY) -m monitoring demo --n $(N) --drift $(DRIFT) --out reports $(if $(URL),--url $(URL)); test $$? -le 1
+
 lint: $(VENV)/.dev-installed ## ruff, mypy, hadolint, actionlint, shellcheck
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy

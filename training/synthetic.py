@@ -240,11 +240,10 @@ def generate(n_rows: int, seed: int = 0, progress: Callable[[str], None] | None 
         mean = _BUILDING_MEANS[base]
         concentration = 30.0 if mean > 0.5 else 4.0
         a, b = mean * concentration, (1 - mean) * concentration
-        value = rng.beta(a, b, n) * np.exp(0.15 * building_level)
+        raw = rng.beta(a, b, n) * np.exp(0.15 * building_level)
         if variant != "AVG":
-            value = value * rng.normal(1.0, 0.03, n)
-        value = np.round(np.clip(value, 0.0, 1.0), 4)
-        cols[name] = np.where(building_u < col["missing_rate"], np.nan, value)
+            raw = raw * rng.normal(1.0, 0.03, n)
+        cols[name] = np.where(building_u < col["missing_rate"], np.nan, np.round(np.clip(raw, 0.0, 1.0), 4))
     for name in ("FONDKAPREMONT_MODE", "HOUSETYPE_MODE", "WALLSMATERIAL_MODE", "EMERGENCYSTATE_MODE"):
         values = _choice(rng, levels[name], _LEVEL_SHARES[name], n)
         values[building_u < schema[name]["missing_rate"]] = None

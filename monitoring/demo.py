@@ -1,0 +1,61 @@
+"""The whole loop in one command (`make monitor`): serve, send traffic, stop, report.
+
+Starts the real API (uvicorn, loopback, a throw-away key, a fresh log folder) unless a
+running one is given, sends unshifted traffic then shifted traffic, stops the API with SIGTERM
+(the service flushes its log on shutdown) and builds the drift report on what it wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from monitoring.simulate import wait_ready
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_api(model: Path, log_dir: Path, api_key: str, port: int | None = None,
+                ready_timeout_s: float = 60.0) -> Iterator[str]:
+    """Serve `inference.app:app` on a free loopback port; yields its URL, stops it gracefully on exit."""
+    port = port or free_port()
+    env = {**os.environ, "API_KEY": api_key, "PREDICTION_LOG_DIR": str(log_dir), "MODEL_PATH": str(model)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "inference.app:app", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_ready(url, ready_timeout_s)
+        except TimeoutError:
+            if server.poll() is not None:
+                raise RuntimeError(f"the API exited with code {server.returncode} at start-up") from None
+            raise
+        yield url
+    finally:
+        server.send_signal(signal.SIGTERM)  # graceful: the prediction log drains its queue
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def new_api_key() -> str:
+    return secrets.token_urlsafe(24)

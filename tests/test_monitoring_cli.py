@@ -1,0 +1,132 @@
+"""`python -m monitoring drift`: exit 0 without drift, 1 with drift, 2 on usage or input errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pytest
+
+from inference.prediction_log import LogEntry
+from monitoring.__main__ import EXIT_DRIFT, EXIT_OK, EXIT_USAGE, main
+from monitoring.artifacts import load_feature_spec
+from monitoring.simulate import apply_shift, combine, to_payloads
+from training.synthetic import TRUE_PROBABILITY_COLUMN, generate
+
+SPEC = load_feature_spec(None)
+NO_MODEL = "no-such-model.onnx"  # the spec then comes from the training schema
+
+
+def _write_log(folder: Path, n: int, seed: int, shift: str = "none") -> Path:
+    raw = generate(n, seed=seed)
+    frame = apply_shift(raw, combine([shift]), SPEC, seed=seed)
+    payloads = to_payloads(frame, SPEC)
+    start = datetime(2026, 11, 25, 9, tzinfo=UTC).timestamp()
+    entries = [
+        LogEntry(ts=start + i, request_id=f"r{seed}-{i}", endpoint="/predict", status=200, latency_s=0.002,
+                 model_version="1", model_latency_s=0.0004, threshold=0.08, inputs=[payload],
+                 probabilities=[float(p)], predictions=[int(p >= 0.08)])
+        for i, (payload, p) in enumerate(zip(payloads, raw[TRUE_PROBABILITY_COLUMN], strict=True))
+    ]
+    entries.append(LogEntry(ts=start + n, request_id="bad", endpoint="/predict", status=401, latency_s=0.0003,
+                            model_version="1", error="unauthorized"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"predictions-2026-11-25-host-{seed}.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for e in entries for r in e.records()))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    frame = generate(3000, seed=777)
+    frame["probability"] = frame[TRUE_PROBABILITY_COLUMN]
+    frame["prediction"] = (frame["probability"] >= 0.08).astype("int64")
+    path = tmp_path_factory.mktemp("reference") / "reference_sample.parquet"
+    frame[[*SPEC.names, "TARGET", "probability", "prediction"]].to_parquet(path)
+    return path
+
+
+def _drift(logs: Path, reference: Path, out: Path, *extra: str) -> int:
+    return main(["drift", "--logs", str(logs), "--reference", str(reference), "--model", NO_MODEL,
+                 "--out", str(out), "--quick", *extra])
+
+
+def test_no_drift_exits_0_and_writes_both_files(tmp_path: Path, reference: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    logs = _write_log(tmp_path / "logs", 600, seed=1)
+
+    assert _drift(logs, reference, tmp_path / "out") == EXIT_OK
+    summary = json.loads((tmp_path / "out" / "drift_summary.json").read_text())
+    assert summary["drift_detected"] is False
+    assert (tmp_path / "out" / "drift_report.html").stat().st_size > 10_000
+    traffic = summary["traffic"]
+    assert traffic["requests"] == 601 and traffic["scored_applicants"] == 600
+    assert traffic["error_rate"] == pytest.approx(1 / 601, abs=1e-6)
+    assert set(traffic["latency_ms"]) == {"p50", "p95", "p99"}
+    assert 0 < traffic["decision_rate"] < 1 and 0 < traffic["reference_decision_rate"] < 1
+    assert "no drift detected" in capsys.readouterr().out
+
+
+def test_drift_exits_1(tmp_path: Path, reference: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    logs = _write_log(tmp_path / "logs", 600, seed=2, shift="income")
+
+    assert _drift(logs, reference, tmp_path / "out", "--json") == EXIT_DRIFT
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["drift_detected"] is True and printed["drifted_column_count"] == 1
+
+
+@pytest.mark.parametrize("case", ["empty folder", "missing folder", "missing reference", "only errors"])
+def test_input_errors_exit_2_with_one_line(tmp_path: Path, reference: Path, capsys, case: str) -> None:  # type: ignore[no-untyped-def]
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    if case == "missing folder":
+        logs = tmp_path / "absent"
+    elif case == "missing reference":
+        _write_log(logs, 5, seed=3)
+        reference = tmp_path / "absent.parquet"
+    elif case == "only errors":
+        entry = LogEntry(ts=0.0, request_id="x", endpoint="/predict", status=401, latency_s=0.001,
+                         model_version="1", error="unauthorized")
+        (logs / "predictions-1970-01-01-h-1.jsonl").write_bytes(orjson.dumps(next(entry.records())) + b"\n")
+
+    assert _drift(logs, reference, tmp_path / "out") == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_bad_arguments_exit_2(capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["drift", "--threshold", "not-a-number"])
+    assert exit_info.value.code == EXIT_USAGE
+    assert main(["simulate", "--api-key", "k", "--drift", "weather"]) == EXIT_USAGE
+    assert "unknown shift" in capsys.readouterr().err
+
+
+def test_the_module_runs_as_a_script() -> None:
+    done = subprocess.run([sys.executable, "-m", "monitoring", "--help"], capture_output=True, text=True,
+                          check=False, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0
+    assert "drift" in done.stdout and "simulate" in done.stdout and "calibrate" in done.stdout
+
+
+def test_reference_without_a_feature_column_is_refused(tmp_path: Path, reference: Path) -> None:
+    broken = tmp_path / "broken.parquet"
+    pd.read_parquet(reference).drop(columns=["AMT_CREDIT"]).to_parquet(broken)
+    logs = _write_log(tmp_path / "logs", 5, seed=4)
+    assert _drift(logs, broken, tmp_path / "out") == EXIT_USAGE
+
+
+def test_monitoring_stays_out_of_the_serving_image() -> None:
+    root = Path(__file__).resolve().parents[1]
+    lines = (root / "requirements-serve.txt").read_text().lower().splitlines()
+    serve = {re.split(r"[=<>~!;\[ ]", line.strip(), maxsplit=1)[0] for line in lines if line.strip()[:1].isalnum()}
+    assert "fastapi" in serve  # the file parses
+    assert not serve & {"evidently", "pandas", "jupytext", "nbmake", "ipykernel", "matplotlib", "tqdm", "scipy"}
+    for module in (root / "inference").rglob("*.py"):
+        text = module.read_text()
+        assert "import monitoring" not in text and "from monitoring" not in text, module
