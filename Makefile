@@ -43,6 +43,15 @@ train: $(VENV)/.dev-installed ## train and register only
 export: $(VENV)/.dev-installed ## export the registered champion to models/
 	$(PY) -m export --model-uri $(MODEL_URI) --out models
 
+bench: $(VENV)/.dev-installed ## model-only benchmarks + HTTP load vs the no-op floor and mlflow serve -> benchmarks/results/ (needs make model, wrk)
+	BENCH_MODEL=project $(PY) -m pytest benchmarks -m "not slow" --benchmark-min-rounds=20 --benchmark-max-time=2 \
+		--benchmark-warmup=on --benchmark-json=benchmarks/results/pytest-benchmark.json
+	$(PY) -m benchmarks.http_load
+	$(PY) -m benchmarks.report
+
+profile: $(VENV)/.dev-installed ## py-spy flamegraphs of the server under load and of the scoring path -> benchmarks/results/*.svg
+	$(PY) -m benchmarks.profile
+
 N ?= 2000
 DRIFT ?= income
 monitor: $(VENV)/.dev-installed ## serve the model, send N applicants (second half shifted by DRIFT), write the drift report to reports/

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from inference import __version__
 from inference.errors import ServiceError, handle_error
+from inference.fast_path import FastPredict
 from inference.lifespan import OneLineStartupFailure, build_lifespan
 from inference.metrics import Metrics
 from inference.middleware import ObservabilityMiddleware
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(service.router)
     for exc_type in (ServiceError, HTTPException, RequestValidationError, Exception):
         app.add_exception_handler(exc_type, handle_error)
+    app.add_middleware(FastPredict)  # innermost: inside the observing middleware (ids, metrics, log)
     app.add_middleware(
         ObservabilityMiddleware,
         metrics=metrics,

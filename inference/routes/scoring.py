@@ -65,16 +65,21 @@ async def predict(request: Request) -> Response:
     runtime = scoring_runtime(request)
     body = await read_body(request, runtime.max_body_bytes)
     applicant = runtime.requests.parse_applicant(body)
-    scores = _remember(request, _score(runtime.scorer, (applicant.__dict__,)))
+    scores = _remember(request, score(runtime.scorer, (applicant.__dict__,)))
+    return Response(prediction_payload(runtime, scores, _request_id(request)), media_type="application/json")
+
+
+def prediction_payload(runtime: ScoringRuntime, scores: Scores, request_id: str | None) -> bytes:
+    """The JSON answer for one scored applicant (shared with `inference.fast_path`)."""
     prediction = scores.predictions[0]
-    return _json(
+    return orjson.dumps(
         {
             "prediction": prediction,
             "probability": scores.probabilities[0],
             "decision": _DECISIONS[prediction],
             "threshold": runtime.threshold,
             "model_version": runtime.model_version,
-            "request_id": _request_id(request),
+            "request_id": request_id,
         }
     )
 
@@ -115,7 +120,7 @@ class Scores(NamedTuple):
     model_latency_s: float
 
 
-def _score(scorer: Scorer, applicants: Sequence[Mapping[str, Any]]) -> Scores:
+def score(scorer: Scorer, applicants: Sequence[Mapping[str, Any]]) -> Scores:
     """Validated applicants -> float32 rows in spec order -> one model call -> decisions."""
     rows = scorer.encoder.encode_many(applicants)
     started = time.perf_counter()
@@ -127,7 +132,7 @@ def _score(scorer: Scorer, applicants: Sequence[Mapping[str, Any]]) -> Scores:
 
 def _parse_and_score_batch(runtime: ScoringRuntime, body: bytes) -> Scores:
     applicants = runtime.requests.parse_batch(body)
-    return _score(runtime.scorer, [applicant.__dict__ for applicant in applicants])
+    return score(runtime.scorer, [applicant.__dict__ for applicant in applicants])
 
 
 def _remember(request: Request, scores: Scores) -> Scores:

@@ -1,0 +1,1 @@
+"""Benchmarks: pytest-benchmark suites, the HTTP load harness, profiles (see benchmarks/RESULTS.md)."""
