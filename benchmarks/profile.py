@@ -97,6 +97,8 @@ def sample(pid: int, seconds: int, rate: int, out_svg: Path, work: Path, label: 
         _, err = sampler.communicate()
         if sampler.returncode != 0:
             raise RuntimeError(f"py-spy failed: {err.decode()[-1000:]}")
+    # --nonblocking sampling can read a frame name mid-update; a stray NUL makes the SVG invalid XML.
+    out_svg.write_bytes(out_svg.read_bytes().replace(b"\x00", b""))
     return {"all_threads": categorise(raw), "holding_the_gil": categorise(raw_gil), "svg": out_svg.name,
             "svg_bytes": out_svg.stat().st_size}
 
