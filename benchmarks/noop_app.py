@@ -1,7 +1,7 @@
 """The framework floor: a FastAPI app that accepts exactly what POST /predict accepts, and scores nothing.
 
 Same server (uvicorn), same API-key dependency (`inference.security.require_api_key`), same body
-handling (raw bytes with a size limit, as `inference.routes.scoring.read_body`, copied here so this
+handling (raw bytes with a size limit: `inference.body.read_body`, the service's own; this
 process imports neither onnxruntime nor NumPy) and the same request model
 built from the same feature spec (`inference.schemas.build_request_models`, validated straight
 from the JSON bytes), then a constant response of the same shape, written with orjson. No model,
@@ -26,7 +26,8 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import SecretStr
 from starlette.responses import Response
 
-from inference.errors import PayloadTooLarge, ServiceError, handle_error
+from inference.body import read_body
+from inference.errors import ServiceError, handle_error
 from inference.schemas import RequestModels, build_request_models
 from inference.security import KeyRing, require_api_key
 from inference.spec import FeatureSpec
@@ -45,21 +46,6 @@ async def predict(request: Request) -> Response:
     models: RequestModels = request.app.state.request_models
     models.parse_applicant(await read_body(request, MAX_BODY_BYTES))  # 422 through handle_error
     return Response(CONSTANT, media_type="application/json")
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, 413 past `limit` bytes (the same logic as the service's)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Body of {declared} bytes exceeds the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"Body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @asynccontextmanager

@@ -18,8 +18,9 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from inference.body import read_body
 from inference.context import context_of
-from inference.errors import ErrorResponse, PayloadTooLarge
+from inference.errors import ErrorResponse
 from inference.runtime import ScoringRuntime, scoring_runtime
 from inference.schemas import APPLICANT_MODEL, BATCH_MODEL, BatchPredictionResponse, PredictionResponse
 from inference.scorer import Scorer
@@ -141,22 +142,6 @@ def _remember(request: Request, scores: Scores) -> Scores:
     if context is not None:
         context.scored(*scores)
     return scores
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed `limit` bytes: from the
-    declared Content-Length before reading anything, else while streaming (chunked uploads)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Body of {declared} bytes exceeds the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"Body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _request_id(request: Request) -> str | None:
