@@ -58,8 +58,13 @@ class LogEntry:
 
     def records(self) -> Iterator[dict[str, Any]]:
         """The entry's JSON records: one per scored applicant, or one for a rejected call."""
-        ts = datetime.fromtimestamp(self.ts, UTC).isoformat()
-        latency_ms = round(self.latency_s * 1000, 3)
+        common = {
+            "ts": datetime.fromtimestamp(self.ts, UTC).isoformat(),
+            "request_id": self.request_id,
+            "endpoint": self.endpoint,
+            "status": self.status,
+            "latency_ms": round(self.latency_s * 1000, 3),
+        }
         if self.error is None and self.inputs:
             model_latency_ms = round((self.model_latency_s or 0.0) * 1000, 3)
             size = len(self.inputs)
@@ -67,11 +72,7 @@ class LogEntry:
                 zip(self.inputs, self.probabilities, self.predictions, strict=True)
             ):
                 yield {
-                    "ts": ts,
-                    "request_id": self.request_id,
-                    "endpoint": self.endpoint,
-                    "status": self.status,
-                    "latency_ms": latency_ms,
+                    **common,
                     "model_latency_ms": model_latency_ms,
                     "model_version": self.model_version,
                     "batch_index": index,
@@ -83,11 +84,7 @@ class LogEntry:
                 }
         else:
             yield {
-                "ts": ts,
-                "request_id": self.request_id,
-                "endpoint": self.endpoint,
-                "status": self.status,
-                "latency_ms": latency_ms,
+                **common,
                 "model_version": self.model_version,
                 "error": self.error or f"http_{self.status}",
                 "error_fields": list(self.error_fields),
