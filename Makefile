@@ -59,6 +59,7 @@ monitor: $(VENV)/.dev-installed ## serve the model, send N applicants (second ha
 
 lint: $(VENV)/.dev-installed ## ruff, mypy, hadolint, actionlint, shellcheck
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck .github/workflows/cicd.yml

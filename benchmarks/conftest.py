@@ -7,7 +7,7 @@ The paths (see `benchmarks/models.py` for which model):
 - `booster`:  its LightGBM Booster on the already engineered float row, one thread (the model
               alone: no DataFrame, no feature pipeline);
 - `served`:   what the API does once the body is validated: request dict -> `RowEncoder` ->
-              onnxruntime through `inference.scorer.Scorer` (its session options, its thread count).
+              onnxruntime through `contract.scorer.Scorer` (its session options, its thread count).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import pytest
 
 from benchmarks.machine import code_fingerprint, versions
 from benchmarks.models import BenchModel, held_out_rows, resolve
+from contract.scorer import Scorer
+from contract.spec import FeatureSpec
 from export.parity import records
-from inference.scorer import Scorer
-from inference.spec import FeatureSpec
 
 N_ROWS = 1_000  # the batch size, and the rows the single-row benchmarks cycle through
 TOLERANCE = 1e-5  # the export's parity limit: every path must agree with the pipeline within it
@@ -81,8 +81,9 @@ def served(bench_model: BenchModel) -> Served:
     rows = held_out_rows(bench_model, N_ROWS)
     frame = rows[spec.names]
     dicts = records(frame, spec)
-    return Served(bench_model, scorer, spec, frame, dicts, [orjson.dumps(d) for d in dicts],
-                  rows["probability"].to_numpy())
+    return Served(
+        bench_model, scorer, spec, frame, dicts, [orjson.dumps(d) for d in dicts], rows["probability"].to_numpy()
+    )
 
 
 @pytest.fixture(scope="session")

@@ -66,8 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         venv = args.venv or Path(tmp) / "venv"
         if not args.reuse:
             build(venv, args.requirements)
-        serve = {"site_packages_bytes": tree_bytes(site_packages(venv)), "venv_bytes": tree_bytes(venv),
-                 "by_distribution": by_distribution(venv)}
+        serve = {
+            "site_packages_bytes": tree_bytes(site_packages(venv)),
+            "venv_bytes": tree_bytes(venv),
+            "by_distribution": by_distribution(venv),
+        }
     dev_venv = PROJECT_ROOT / ".venv"
     dev = {"site_packages_bytes": tree_bytes(site_packages(dev_venv))} if dev_venv.is_dir() else {}
     artifact = PROJECT_ROOT / "models" / "credit_scoring.onnx"
@@ -82,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"serve venv: site-packages {serve['site_packages_bytes'] / 1e6:.1f} MB "
-          f"(venv {serve['venv_bytes'] / 1e6:.1f} MB)")
+    print(
+        f"serve venv: site-packages {serve['site_packages_bytes'] / 1e6:.1f} MB "
+        f"(venv {serve['venv_bytes'] / 1e6:.1f} MB)"
+    )
     if dev:
         print(f"dev venv:   site-packages {dev['site_packages_bytes'] / 1e6:.1f} MB")
     print("| package | MB |\n|---|---|")

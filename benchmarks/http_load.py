@@ -41,8 +41,8 @@ import pandas as pd
 
 from benchmarks.machine import code_fingerprint, cpu_seconds, machine_info, memory_mb, versions
 from benchmarks.models import MODEL_URI, PROJECT_ARTIFACT, RESULTS_DIR, BenchModel, resolve
+from contract.spec import FeatureSpec
 from export.parity import records
-from inference.spec import FeatureSpec
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -77,18 +77,45 @@ def _ours(extra: list[str] | None = None) -> Callable[[int], list[str]]:
     with `extra` uvicorn flags it has no equivalent for, uvicorn's CLI on the same app."""
     if not extra:
         return lambda port: [sys.executable, "-m", "inference"]
-    return lambda port: [sys.executable, "-m", "uvicorn", "inference.app:app", "--port", str(port),
-                         *UVICORN_FLAGS, *extra]
+    return lambda port: [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "inference.app:app",
+        "--port",
+        str(port),
+        *UVICORN_FLAGS,
+        *extra,
+    ]
 
 
 def _noop(extra: list[str] | None = None) -> Callable[[int], list[str]]:
-    return lambda port: [sys.executable, "-m", "uvicorn", "benchmarks.noop_app:app", "--port", str(port),
-                         *UVICORN_FLAGS, *(extra or [])]
+    return lambda port: [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "benchmarks.noop_app:app",
+        "--port",
+        str(port),
+        *UVICORN_FLAGS,
+        *(extra or []),
+    ]
 
 
 def _mlflow(model_uri: str) -> Callable[[int], list[str]]:
-    return lambda port: [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", model_uri,
-                         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    return lambda port: [
+        str(Path(sys.executable).parent / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
 
 
 def _applicant_body(applicant: dict[str, Any]) -> bytes:
@@ -102,37 +129,80 @@ def _our_probability(body: bytes) -> float | None:
 def server_kinds(model: BenchModel, spec_path: Path, log_dir: Path) -> dict[str, ServerKind]:
     ours_env = {"API_KEY": API_KEY, "MODEL_PATH": str(model.artifact), "PREDICTION_LOG_DIR": str(log_dir)}
     noop_env = {"API_KEY": API_KEY, "NOOP_SPEC_PATH": str(spec_path)}
-    ours: dict[str, Any] = {"health_path": "/ready", "predict_path": "/predict", "body": _applicant_body,
-            "probability": _our_probability, "env": ours_env, "writes_log": True}
-    noop: dict[str, Any] = {"health_path": "/ready", "predict_path": "/predict", "body": _applicant_body,
-            "probability": lambda body: None, "env": noop_env}
+    ours: dict[str, Any] = {
+        "health_path": "/ready",
+        "predict_path": "/predict",
+        "body": _applicant_body,
+        "probability": _our_probability,
+        "env": ours_env,
+        "writes_log": True,
+    }
+    noop: dict[str, Any] = {
+        "health_path": "/ready",
+        "predict_path": "/predict",
+        "body": _applicant_body,
+        "probability": lambda body: None,
+        "env": noop_env,
+    }
     kinds = [
-        ServerKind("service", "our service (`python -m inference`: 1 uvicorn worker, uvloop + httptools), "
-                   "prediction log on",
-                   _ours(), **ours),
+        ServerKind(
+            "service",
+            "our service (`python -m inference`: 1 uvicorn worker, uvloop + httptools), prediction log on",
+            _ours(),
+            **ours,
+        ),
         ServerKind("noop", "FastAPI no-op with the same validation, 1 worker (the framework floor)", _noop(), **noop),
-        ServerKind("mlflow", "`mlflow models serve` of the same registered model (its defaults: 1 worker)",
-                   _mlflow(model.model_uri), "/ping", "/invocations",
-                   lambda applicant: orjson.dumps({"dataframe_records": [applicant]}),
-                   lambda body: float(orjson.loads(body)["predictions"][0][1]),
-                   env={"MLFLOW_TRACKING_URI": model.tracking_uri}, api_key=None, needs_registry=True),
+        ServerKind(
+            "mlflow",
+            "`mlflow models serve` of the same registered model (its defaults: 1 worker)",
+            _mlflow(model.model_uri),
+            "/ping",
+            "/invocations",
+            lambda applicant: orjson.dumps({"dataframe_records": [applicant]}),
+            lambda body: float(orjson.loads(body)["predictions"][0][1]),
+            env={"MLFLOW_TRACKING_URI": model.tracking_uri},
+            api_key=None,
+            needs_registry=True,
+        ),
         # Variants, for the optimisation table (not part of the default run).
-        ServerKind("service-2w", "our service, 2 uvicorn workers (WEB_CONCURRENCY=2)", _ours(),
-                   **{**ours, "env": {**ours_env, "WEB_CONCURRENCY": "2"}}),
+        ServerKind(
+            "service-2w",
+            "our service, 2 uvicorn workers (WEB_CONCURRENCY=2)",
+            _ours(),
+            **{**ours, "env": {**ours_env, "WEB_CONCURRENCY": "2"}},
+        ),
         ServerKind("noop-2w", "the no-op floor, 2 uvicorn workers", _noop(["--workers", "2"]), **noop),
-        ServerKind("service-asyncio-h11", "our service on uvicorn's pure-Python stack (asyncio loop, h11)",
-                   _ours(["--loop", "asyncio", "--http", "h11"]), **ours),
-        ServerKind("noop-asyncio-h11", "the no-op floor on asyncio + h11",
-                   _noop(["--loop", "asyncio", "--http", "h11"]), **noop),
+        ServerKind(
+            "service-asyncio-h11",
+            "our service on uvicorn's pure-Python stack (asyncio loop, h11)",
+            _ours(["--loop", "asyncio", "--http", "h11"]),
+            **ours,
+        ),
+        ServerKind(
+            "noop-asyncio-h11",
+            "the no-op floor on asyncio + h11",
+            _noop(["--loop", "asyncio", "--http", "h11"]),
+            **noop,
+        ),
     ]
     found = {k.name: k for k in kinds}
     from benchmarks.variants import VARIANTS
 
     for variant in VARIANTS:  # the service with one piece swapped (benchmarks/variants.py)
         found[f"variant:{variant}"] = ServerKind(
-            f"variant:{variant}", f"our service, variant {variant} (benchmarks/variants.py)",
-            lambda port: [sys.executable, "-m", "uvicorn", "benchmarks.variants:app", "--port", str(port),
-                          *UVICORN_FLAGS], **{**ours, "env": {**ours_env, "BENCH_VARIANT": variant}})
+            f"variant:{variant}",
+            f"our service, variant {variant} (benchmarks/variants.py)",
+            lambda port: [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "benchmarks.variants:app",
+                "--port",
+                str(port),
+                *UVICORN_FLAGS,
+            ],
+            **{**ours, "env": {**ours_env, "BENCH_VARIANT": variant}},
+        )
     return found
 
 
@@ -152,8 +222,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def http_call(port: int, method: str, path: str, body: bytes | None = None,
-              headers: dict[str, str] | None = None, timeout: float = 10.0) -> tuple[int, bytes]:
+def http_call(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -181,13 +257,19 @@ class Running:
 
 def start(kind: ServerKind, work: Path, timeout: float = 180.0) -> Running:
     port = free_port()
-    env = {**os.environ, **kind.env, "HOST": "127.0.0.1", "PORT": str(port),  # read by `python -m inference`
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        **kind.env,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),  # read by `python -m inference`
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     log_path = work / f"{kind.name.replace(':', '-')}-{port}.log"
     with log_path.open("wb") as log:
         started = time.perf_counter()
-        process = subprocess.Popen(kind.argv(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)  # its own process group: stopped as a whole
+        process = subprocess.Popen(
+            kind.argv(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )  # its own process group: stopped as a whole
     running = Running(kind, process, port, started, log_path)
     while True:
         if process.poll() is not None:
@@ -235,8 +317,21 @@ def check_answers(running: Running, bodies: list[bytes], expected: list[float], 
 def run_wrk(running: Running, bodies_file: Path, connections: int, duration: float, threads: int) -> dict[str, Any]:
     url = f"http://127.0.0.1:{running.port}{running.kind.predict_path}"
     seconds = max(1, round(duration))  # wrk takes whole seconds
-    argv = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency",
-            "--timeout", "30s", "-s", str(LUA), url, "--", str(bodies_file), running.kind.api_key or ""]
+    argv = [
+        "wrk",
+        f"-t{min(threads, connections)}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "30s",
+        "-s",
+        str(LUA),
+        url,
+        "--",
+        str(bodies_file),
+        running.kind.api_key or "",
+    ]
     cpu_before = cpu_seconds(running.process.pid)
     started = time.perf_counter()
     wrk = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -278,8 +373,18 @@ def count_records(directory: Path) -> int:
     return sum(sum(1 for _ in path.open("rb")) for path in directory.glob("*.jsonl"))
 
 
-def measure(kind: ServerKind, work: Path, bodies_file: Path, bodies: list[bytes], expected: list[float],
-            connections: list[int], duration: float, warmup: float, threads: int, log_dir: Path) -> dict[str, Any]:
+def measure(
+    kind: ServerKind,
+    work: Path,
+    bodies_file: Path,
+    bodies: list[bytes],
+    expected: list[float],
+    connections: list[int],
+    duration: float,
+    warmup: float,
+    threads: int,
+    log_dir: Path,
+) -> dict[str, Any]:
     if kind.writes_log:
         shutil.rmtree(log_dir, ignore_errors=True)
     running = start(kind, work)
@@ -338,11 +443,13 @@ def ratios(summaries: dict[str, dict[str, Any]], connections: list[int]) -> dict
         found[f"service_over_noop_c{low}_p50"] = round(ours[f"c{low}_p50_ms"] / floor[f"c{low}_p50_ms"], 3)
         found[f"service_over_noop_c{low}_p99"] = round(ours[f"c{low}_p99_ms"] / floor[f"c{low}_p99_ms"], 3)
         found[f"service_over_noop_c{high}_rps"] = round(
-            ours[f"c{high}_requests_per_s"] / floor[f"c{high}_requests_per_s"], 3)
+            ours[f"c{high}_requests_per_s"] / floor[f"c{high}_requests_per_s"], 3
+        )
     if ours and mlflow:
         found[f"mlflow_over_service_c{low}_p50"] = round(mlflow[f"c{low}_p50_ms"] / ours[f"c{low}_p50_ms"], 1)
         found[f"service_over_mlflow_c{high}_rps"] = round(
-            ours[f"c{high}_requests_per_s"] / mlflow[f"c{high}_requests_per_s"], 1)
+            ours[f"c{high}_requests_per_s"] / mlflow[f"c{high}_requests_per_s"], 1
+        )
     return found
 
 
@@ -366,9 +473,16 @@ def write_inputs(model: BenchModel, work: Path, kinds: list[ServerKind]) -> tupl
     return files, spec_path, expected
 
 
-def run(servers: list[str], duration: float = 10.0, connections: list[int] | None = None, rounds: int = 3,
-        warmup: float = 2.0, threads: int = 1, out: Path | None = RESULTS_DIR / "http.json",
-        model_path: Path = PROJECT_ARTIFACT) -> dict[str, Any]:
+def run(
+    servers: list[str],
+    duration: float = 10.0,
+    connections: list[int] | None = None,
+    rounds: int = 3,
+    warmup: float = 2.0,
+    threads: int = 1,
+    out: Path | None = RESULTS_DIR / "http.json",
+    model_path: Path = PROJECT_ARTIFACT,
+) -> dict[str, Any]:
     connections = connections or [1, 16]
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
@@ -390,22 +504,37 @@ def run(servers: list[str], duration: float = 10.0, connections: list[int] | Non
         for round_index in range(rounds):
             for kind in kinds:
                 path, bodies = files[kind.name]
-                print(f"[round {round_index + 1}/{rounds}] {kind.name}: {kind.description}", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"[round {round_index + 1}/{rounds}] {kind.name}: {kind.description}", file=sys.stderr, flush=True
+                )
                 per_server[kind.name].append(
-                    measure(kind, work, path, bodies, expected, connections, duration, warmup, threads, log_dir))
+                    measure(kind, work, path, bodies, expected, connections, duration, warmup, threads, log_dir)
+                )
         summaries = {name: summarise(rs, connections) for name, rs in per_server.items()}
         result = {
             "command": " ".join(["python -m benchmarks.http_load", *sys.argv[1:]]),
             "machine": machine_info(),
             "versions": versions(),
             "code": code_fingerprint(),
-            "model": {"kind": model.kind, "model_uri": model.model_uri, "run_id": model.run_id,
-                      "artifact_bytes": model.artifact.stat().st_size},
-            "config": {"duration_s": duration, "connections": connections, "rounds": rounds, "warmup_s": warmup,
-                       "wrk_threads": threads, "bodies": N_BODIES, "lua": str(LUA.relative_to(ROOT))},
-            "servers": {k.name: {"description": k.description, "summary": summaries[k.name],
-                                 "rounds": per_server[k.name]} for k in kinds},
+            "model": {
+                "kind": model.kind,
+                "model_uri": model.model_uri,
+                "run_id": model.run_id,
+                "artifact_bytes": model.artifact.stat().st_size,
+            },
+            "config": {
+                "duration_s": duration,
+                "connections": connections,
+                "rounds": rounds,
+                "warmup_s": warmup,
+                "wrk_threads": threads,
+                "bodies": N_BODIES,
+                "lua": str(LUA.relative_to(ROOT)),
+            },
+            "servers": {
+                k.name: {"description": k.description, "summary": summaries[k.name], "rounds": per_server[k.name]}
+                for k in kinds
+            },
             "ratios": ratios(summaries, connections),
         }
     if out is not None:
@@ -417,8 +546,10 @@ def run(servers: list[str], duration: float = 10.0, connections: list[int] | Non
 def table(result: dict[str, Any]) -> str:
     connections = result["config"]["connections"]
     low, high = min(connections), max(connections)
-    head = (f"| server | p50 c{low} (ms) | p99 c{low} (ms) | req/s c{low} | req/s c{high} | p99 c{high} (ms) "
-            f"| errors | RSS after load (MB) | healthy after (s) |")
+    head = (
+        f"| server | p50 c{low} (ms) | p99 c{low} (ms) | req/s c{low} | req/s c{high} | p99 c{high} (ms) "
+        f"| errors | RSS after load (MB) | healthy after (s) |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, server in result["servers"].items():
         s = server["summary"]
@@ -434,21 +565,31 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--servers", default="service,noop,mlflow",
-                        help="comma-separated, from: service, noop, mlflow, service-2w, noop-2w, "
-                             "service-asyncio-h11, noop-asyncio-h11")
+    parser.add_argument(
+        "--servers",
+        default="service,noop,mlflow",
+        help="comma-separated, from: service, noop, mlflow, service-2w, noop-2w, service-asyncio-h11, noop-asyncio-h11",
+    )
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (whole seconds: wrk)")
     parser.add_argument("--connections", default="1,16")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unrecorded load first")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (one drives 16 connections)")
-    parser.add_argument("--model-path", type=Path, default=PROJECT_ARTIFACT,
-                        help="artifact served when mlflow is not among the servers")
+    parser.add_argument(
+        "--model-path", type=Path, default=PROJECT_ARTIFACT, help="artifact served when mlflow is not among the servers"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "http.json")
     args = parser.parse_args(argv)
-    result = run([s.strip() for s in args.servers.split(",") if s.strip()], args.duration,
-                 [int(c) for c in args.connections.split(",")], args.rounds, args.warmup, args.threads, args.out,
-                 args.model_path)
+    result = run(
+        [s.strip() for s in args.servers.split(",") if s.strip()],
+        args.duration,
+        [int(c) for c in args.connections.split(",")],
+        args.rounds,
+        args.warmup,
+        args.threads,
+        args.out,
+        args.model_path,
+    )
     print(table(result))
     print(f"\nwrote {args.out}", file=sys.stderr)
     return 0

@@ -11,8 +11,22 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 LIBRARIES = (
-    "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "pydantic", "pydantic-core", "orjson", "numpy",
-    "onnxruntime", "lightgbm", "scikit-learn", "pandas", "mlflow", "pytest-benchmark", "py-spy",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "pydantic",
+    "pydantic-core",
+    "orjson",
+    "numpy",
+    "onnxruntime",
+    "lightgbm",
+    "scikit-learn",
+    "pandas",
+    "mlflow",
+    "pytest-benchmark",
+    "py-spy",
 )
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -23,8 +37,9 @@ def machine_info() -> dict[str, object]:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal:"))
+    mem_kb = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:")
+    )
     return {
         "nproc": os.cpu_count(),
         "cpu": cpu,
@@ -59,8 +74,9 @@ def code_fingerprint(root: Path | None = None) -> dict[str, str]:
     found = {"inference_sha256": digest.hexdigest()[:12]}
     head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     if head.returncode == 0:
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "inference"],
-                               capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "inference"], capture_output=True, text=True
+        ).stdout.strip()
         found["git_commit"] = head.stdout.strip() + ("+dirty" if dirty else "")
     return found
 
@@ -94,8 +110,11 @@ def memory_mb(pid: int) -> dict[str, float]:
         rss_kb += rss
         pss_kb += pss
         per_process.append(round(rss * 1024 / 1e6, 1))
-    return {"rss_mb": round(rss_kb * 1024 / 1e6, 1), "pss_mb": round(pss_kb * 1024 / 1e6, 1),
-            "rss_mb_per_process": per_process}
+    return {
+        "rss_mb": round(rss_kb * 1024 / 1e6, 1),
+        "pss_mb": round(pss_kb * 1024 / 1e6, 1),
+        "rss_mb_per_process": per_process,
+    }
 
 
 def cpu_seconds(pid: int) -> float:

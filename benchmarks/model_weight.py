@@ -28,11 +28,11 @@ from sklearn.metrics import roc_auc_score
 
 from benchmarks.machine import machine_info, versions
 from benchmarks.models import RESULTS_DIR
+from contract.encoding import RowEncoder
+from contract.metadata import INPUT_NAME, PROBABILITY_OUTPUT
+from contract.scorer import Scorer
 from export.convert import to_onnx
 from export.parity import records
-from inference.encoding import RowEncoder
-from inference.metadata import INPUT_NAME, PROBABILITY_OUTPUT
-from inference.scorer import Scorer
 from training.data import split
 from training.pipeline import DEFAULT_LGBM_PARAMS, build_pipeline, build_preprocessing
 from training.schema import TARGET_COLUMN, build_feature_spec
@@ -57,8 +57,9 @@ def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def latencies_us(sessions: dict[str, ort.InferenceSession], rows: np.ndarray, rounds: int = 20,
-                 calls: int = 300) -> dict[str, dict[str, float]]:
+def latencies_us(
+    sessions: dict[str, ort.InferenceSession], rows: np.ndarray, rounds: int = 20, calls: int = 300
+) -> dict[str, dict[str, float]]:
     """Median single-row and 1,000-row session.run times per model, measured in interleaved rounds
     (every model in each round) so that the machine's noise hits them alike."""
     singles = [rows[i : i + 1] for i in range(1000)]
@@ -77,12 +78,18 @@ def latencies_us(sessions: dict[str, ort.InferenceSession], rows: np.ndarray, ro
             started = time.perf_counter_ns()
             run([PROBABILITY_OUTPUT], {INPUT_NAME: block})
             batch[name].append(float(time.perf_counter_ns() - started))
-    return {name: {"single_us": round(float(np.median(single[name])) / 1e3, 2),
-                   "batch1000_us": round(float(np.median(batch[name])) / 1e3, 1)} for name in sessions}
+    return {
+        name: {
+            "single_us": round(float(np.median(single[name])) / 1e3, 2),
+            "batch1000_us": round(float(np.median(batch[name])) / 1e3, 1),
+        }
+        for name in sessions
+    }
 
 
-def paired_bootstrap(y: np.ndarray, p_base: np.ndarray, p_other: np.ndarray, n: int = 200,
-                     seed: int = 0) -> dict[str, float]:
+def paired_bootstrap(
+    y: np.ndarray, p_base: np.ndarray, p_other: np.ndarray, n: int = 200, seed: int = 0
+) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(n):
@@ -126,8 +133,14 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{name}: {overrides or 'training defaults'}, early stopping after {patience}")
         model = lgb.LGBMClassifier(**params)
         started = time.perf_counter()
-        model.fit(x_train, y_train, eval_X=(x_valid,), eval_y=(y_valid,), eval_metric="auc",
-                  callbacks=[lgb.early_stopping(patience, verbose=False)])
+        model.fit(
+            x_train,
+            y_train,
+            eval_X=(x_valid,),
+            eval_y=(y_valid,),
+            eval_metric="auc",
+            callbacks=[lgb.early_stopping(patience, verbose=False)],
+        )
         fit_s = time.perf_counter() - started
         pipeline = build_pipeline(preprocessing, model)
         p_valid = pipeline.predict_proba(_features(valid_df))[:, 1]
@@ -170,14 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    print("| config | trees | leaves | AUC test | ΔAUC vs baseline (95% CI) | cost test | ONNX kB | 1 row µs "
-          "| 1000 rows µs |")
+    print(
+        "| config | trees | leaves | AUC test | ΔAUC vs baseline (95% CI) | cost test | ONNX kB | 1 row µs "
+        "| 1000 rows µs |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        ci = (f"[{r['auc_diff_ci95_low']:+.4f}, {r['auc_diff_ci95_high']:+.4f}]" if "auc_diff_ci95_low" in r
-              else "-")
-        print(f"| {name} | {r['trees']} | {r['leaves']} | {r['auc_test']:.4f} | {ci} | {r['business_cost_test']:.0f} "
-              f"| {r['onnx_bytes'] / 1e3:.0f} | {r['single_us']} | {r['batch1000_us']} |")
+        ci = f"[{r['auc_diff_ci95_low']:+.4f}, {r['auc_diff_ci95_high']:+.4f}]" if "auc_diff_ci95_low" in r else "-"
+        print(
+            f"| {name} | {r['trees']} | {r['leaves']} | {r['auc_test']:.4f} | {ci} | {r['business_cost_test']:.0f} "
+            f"| {r['onnx_bytes'] / 1e3:.0f} | {r['single_us']} | {r['batch1000_us']} |"
+        )
     return 0
 
 

@@ -72,11 +72,15 @@ def project_model() -> BenchModel | None:
     except Exception:  # no registered model, no alias, an empty store
         return None
     if artifact_run_id(PROJECT_ARTIFACT) != version.run_id:
-        print(f"benchmarks: {PROJECT_ARTIFACT} was not exported from the champion (run {version.run_id}); "
-              "run `make export`", file=sys.stderr)
+        print(
+            f"benchmarks: {PROJECT_ARTIFACT} was not exported from the champion (run {version.run_id}); "
+            "run `make export`",
+            file=sys.stderr,
+        )
         return None
-    return BenchModel("project", PROJECT_TRACKING_URI, MODEL_URI, PROJECT_ARTIFACT, version.run_id,
-                      str(version.version))
+    return BenchModel(
+        "project", PROJECT_TRACKING_URI, MODEL_URI, PROJECT_ARTIFACT, version.run_id, str(version.version)
+    )
 
 
 def quick_model(root: Path) -> BenchModel:
@@ -85,8 +89,14 @@ def quick_model(root: Path) -> BenchModel:
     from training.train import TrainConfig, train
 
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    config = TrainConfig(n_rows=QUICK_ROWS, seed=7, tracking_uri=uri, reference_rows=1_000,
-                         early_stopping_rounds=20, lgbm_params={"n_estimators": QUICK_TREES})
+    config = TrainConfig(
+        n_rows=QUICK_ROWS,
+        seed=7,
+        tracking_uri=uri,
+        reference_rows=1_000,
+        early_stopping_rounds=20,
+        lgbm_params={"n_estimators": QUICK_TREES},
+    )
     result = train(config)
     exported = export_model(MODEL_URI, root / "models", parity_rows=2_000, tracking_uri=uri)
     return BenchModel("quick", uri, MODEL_URI, exported.artifact, result.run_id, result.model_version)
@@ -101,8 +111,9 @@ def resolve(tmp_root: Path) -> BenchModel:
         if found is not None:
             return found
         if wanted == "project":
-            raise RuntimeError("BENCH_MODEL=project but there is no champion matching models/credit_scoring.onnx: "
-                               "run `make model`")
+            raise RuntimeError(
+                "BENCH_MODEL=project but there is no champion matching models/credit_scoring.onnx: run `make model`"
+            )
     return quick_model(tmp_root)
 
 
@@ -112,4 +123,3 @@ def held_out_rows(model: BenchModel, n: int) -> pd.DataFrame:
     if len(frame) < n:
         raise ValueError(f"{model.reference_path} has {len(frame)} rows, {n} needed")
     return frame.head(n).reset_index(drop=True)
-

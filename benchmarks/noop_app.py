@@ -3,7 +3,7 @@
 Same server (uvicorn), same API-key dependency (`inference.security.require_api_key`), same body
 handling (raw bytes with a size limit: `inference.body.read_body`, the service's own; this
 process imports neither onnxruntime nor NumPy) and the same request model
-built from the same feature spec (`inference.schemas.build_request_models`, validated straight
+built from the same feature spec (`contract.requests.build_request_models`, validated straight
 from the JSON bytes), then a constant response of the same shape, written with orjson. No model,
 no encoding, no prediction log, no metrics middleware: what is left is the cost of HTTP + FastAPI
 + validation, the floor our service is compared with.
@@ -26,17 +26,23 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import SecretStr
 from starlette.responses import Response
 
+from contract.requests import RequestModels, build_request_models
+from contract.spec import FeatureSpec
 from inference.body import read_body
 from inference.errors import ServiceError, handle_error
-from inference.schemas import RequestModels, build_request_models
 from inference.security import KeyRing, require_api_key
-from inference.spec import FeatureSpec
 
 MAX_BODY_BYTES = 64 * 1024  # the service's default MAX_BODY_BYTES
-CONSTANT = orjson.dumps({
-    "prediction": 0, "probability": 0.0, "decision": "accepted", "threshold": 0.5,
-    "model_version": "noop", "request_id": "00000000000000000000000000000000",
-})
+CONSTANT = orjson.dumps(
+    {
+        "prediction": 0,
+        "probability": 0.0,
+        "decision": "accepted",
+        "threshold": 0.5,
+        "model_version": "noop",
+        "request_id": "00000000000000000000000000000000",
+    }
+)
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
 

@@ -38,10 +38,14 @@ from benchmarks.models import PROJECT_ARTIFACT, RESULTS_DIR, BenchModel
 # spent in its own code, not the time of what it calls.
 CATEGORIES: list[tuple[str, str]] = [
     ("uvicorn: HTTP parsing, socket reads and writes", r"\((uvicorn|uvloop|httptools|h11)/"),
-    ("framework: Starlette/FastAPI routing, request, exception wrappers",
-     r"\((starlette|fastapi|fastapi_offline|anyio)/|\(contextlib\.py|\(asyncio/"),
-    ("FastAPI dependencies (API key, scorer, settings lookups)",
-     r"^solve_dependencies |\(inference/(deps|security)\.py|\(hashlib"),
+    (
+        "framework: Starlette/FastAPI routing, request, exception wrappers",
+        r"\((starlette|fastapi|fastapi_offline|anyio)/|\(contextlib\.py|\(asyncio/",
+    ),
+    (
+        "FastAPI dependencies (API key, scorer, settings lookups)",
+        r"^solve_dependencies |\(inference/(deps|security)\.py|\(hashlib",
+    ),
     ("our middleware: request id, context, timing", r"\(inference/(middleware|context)\.py|^uuid4 |\(uuid\.py"),
     ("our endpoint code (body read, glue)", r"\(inference/routes/"),
     ("validation: pydantic from JSON bytes", r"^(RequestModels\.parse_\w+|BaseModel\.model_validate\w*|validate) "),
@@ -49,8 +53,10 @@ CATEGORIES: list[tuple[str, str]] = [
     ("model: onnxruntime session.run", r"\(inference/scorer\.py|\(onnxruntime/|^run_model "),
     ("response: orjson + Response", r"^(_json|respond|Response\.\w+|JSONResponse\.\w+) "),
     ("metrics: prometheus_client", r"\(inference/metrics\.py|\(prometheus_client/"),
-    ("prediction log: submit, writer thread, record formatting",
-     r"\(inference/prediction_log\.py|^log_record |\(benchmarks/variants\.py|\(queue\.py|\(threading\.py"),
+    (
+        "prediction log: submit, writer thread, record formatting",
+        r"\(inference/prediction_log\.py|^log_record |\(benchmarks/variants\.py|\(queue\.py|\(threading\.py",
+    ),
 ]
 _COMPILED = [(name, re.compile(pattern)) for name, pattern in CATEGORIES]
 OTHER = "other (interpreter, event loop, unattributed)"
@@ -82,16 +88,29 @@ def sample(pid: int, seconds: int, rate: int, out_svg: Path, work: Path, label: 
     py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if py_spy is None:
         raise RuntimeError("py-spy is not installed (it is in requirements-dev.txt)")
-    common = [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", str(rate),
-              "--nonblocking", "--nolineno"]
+    common = [
+        py_spy,
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(seconds),
+        "--rate",
+        str(rate),
+        "--nonblocking",
+        "--nolineno",
+    ]
     raw, raw_gil = work / f"{label}.txt", work / f"{label}-gil.txt"
     samplers = [
-        subprocess.Popen([*common, "--format", "flamegraph", "-o", str(out_svg)], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE),
-        subprocess.Popen([*common, "--format", "raw", "-o", str(raw)], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE),
-        subprocess.Popen([*common, "--gil", "--format", "raw", "-o", str(raw_gil)], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE),
+        subprocess.Popen(
+            [*common, "--format", "flamegraph", "-o", str(out_svg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        ),
+        subprocess.Popen(
+            [*common, "--format", "raw", "-o", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        ),
+        subprocess.Popen(
+            [*common, "--gil", "--format", "raw", "-o", str(raw_gil)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        ),
     ]
     for sampler in samplers:
         _, err = sampler.communicate()
@@ -99,12 +118,17 @@ def sample(pid: int, seconds: int, rate: int, out_svg: Path, work: Path, label: 
             raise RuntimeError(f"py-spy failed: {err.decode()[-1000:]}")
     # --nonblocking sampling can read a frame name mid-update; a stray NUL makes the SVG invalid XML.
     out_svg.write_bytes(out_svg.read_bytes().replace(b"\x00", b""))
-    return {"all_threads": categorise(raw), "holding_the_gil": categorise(raw_gil), "svg": out_svg.name,
-            "svg_bytes": out_svg.stat().st_size}
+    return {
+        "all_threads": categorise(raw),
+        "holding_the_gil": categorise(raw_gil),
+        "svg": out_svg.name,
+        "svg_bytes": out_svg.stat().st_size,
+    }
 
 
-def profile_server(work: Path, seconds: int, rate: int, connections: int, out_dir: Path,
-                   server: str = "service") -> dict[str, Any]:
+def profile_server(
+    work: Path, seconds: int, rate: int, connections: int, out_dir: Path, server: str = "service"
+) -> dict[str, Any]:
     model = BenchModel("artifact", "", "", PROJECT_ARTIFACT, "", "")
     kinds = server_kinds(model, work / "feature_spec.json", work / "prediction-log")
     kind = kinds[server]
@@ -114,28 +138,46 @@ def profile_server(work: Path, seconds: int, rate: int, connections: int, out_di
     running = start(kind, work)
     try:
         url = f"http://127.0.0.1:{running.port}{kind.predict_path}"
-        wrk = ["wrk", "-t1", f"-c{connections}", "--latency", "-s", str(LUA), url, "--", str(bodies_file),
-               kind.api_key or ""]
+        wrk = [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            "--latency",
+            "-s",
+            str(LUA),
+            url,
+            "--",
+            str(bodies_file),
+            kind.api_key or "",
+        ]
         subprocess.run([*wrk[:3], "-d2s", *wrk[3:]], check=True, capture_output=True)  # warm-up
-        load = subprocess.Popen([*wrk[:3], f"-d{seconds + 3}s", *wrk[3:]], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        load = subprocess.Popen(
+            [*wrk[:3], f"-d{seconds + 3}s", *wrk[3:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         time.sleep(1)
         result = sample(running.process.pid, seconds, rate, out_dir / svg, work, "server")
         result["server"] = server
         out, _ = load.communicate()
         line = next(x for x in out.decode().splitlines() if x.startswith("WRK_JSON "))
         stats = json.loads(line.removeprefix("WRK_JSON "))
-        result["load"] = {"connections": connections, "requests_per_s": round(stats["requests"] /
-                          (stats["duration_us"] / 1e6), 1), "errors": sum(stats["errors"].values())}
+        result["load"] = {
+            "connections": connections,
+            "requests_per_s": round(stats["requests"] / (stats["duration_us"] / 1e6), 1),
+            "errors": sum(stats["errors"].values()),
+        }
     finally:
         stop(running)
     return result
 
 
 def profile_scoring(work: Path, seconds: int, rate: int, out_dir: Path) -> dict[str, Any]:
-    loop = subprocess.Popen([sys.executable, "-m", "benchmarks.scoring_loop", "--mode", "hot-path", "--seconds",
-                             str(seconds + 4)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).resolve().parents[1])
+    loop = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.scoring_loop", "--mode", "hot-path", "--seconds", str(seconds + 4)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     time.sleep(3)  # imports and model load out of the window
     result = sample(loop.pid, seconds, rate, out_dir / "flamegraph-scoring.svg", work, "scoring")
     out, err = loop.communicate()
@@ -151,9 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=200, help="samples per second (SVG size grows with it)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
-    parser.add_argument("--server", default="service",
-                        help="which server to profile (a benchmarks.http_load name, e.g. variant:fast-path); "
-                             "other than `service`, only the server is profiled, into flamegraph-<name>.svg")
+    parser.add_argument(
+        "--server",
+        default="service",
+        help="which server to profile (a benchmarks.http_load name, e.g. variant:fast-path); "
+        "other than `service`, only the server is profiled, into flamegraph-<name>.svg",
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("py-spy needs ptrace rights: run as root or with CAP_SYS_PTRACE", file=sys.stderr)

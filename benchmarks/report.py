@@ -77,8 +77,10 @@ def floor_ratios(servers: dict[str, dict[str, Any]]) -> dict[str, dict[str, floa
     for name, s in servers.items():
         if name in ("noop", "mlflow") or floor is None:
             continue
-        found[name] = {"c1_p50_over_noop": round(s["c1_p50_ms"] / floor["c1_p50_ms"], 3),
-                       "c16_rps_over_noop": round(s["c16_requests_per_s"] / floor["c16_requests_per_s"], 3)}
+        found[name] = {
+            "c1_p50_over_noop": round(s["c1_p50_ms"] / floor["c1_p50_ms"], 3),
+            "c16_rps_over_noop": round(s["c16_requests_per_s"] / floor["c16_requests_per_s"], 3),
+        }
         if mlflow is not None:
             found[name]["mlflow_c1_p50_over_this"] = round(mlflow["c1_p50_ms"] / s["c1_p50_ms"], 1)
     return found
@@ -91,8 +93,11 @@ def check(figures: dict[str, float]) -> dict[str, dict[str, Any]]:
             verdicts[key] = {"target": f"{op} {limit}", "value": None, "met": None}
             continue
         value = figures[key]
-        verdicts[key] = {"target": f"{op} {limit}", "value": value,
-                         "met": value <= limit if op == "<=" else value >= limit}
+        verdicts[key] = {
+            "target": f"{op} {limit}",
+            "value": value,
+            "met": value <= limit if op == "<=" else value >= limit,
+        }
     return verdicts
 
 
@@ -104,15 +109,20 @@ def summarise(results_dir: Path = RESULTS_DIR) -> dict[str, Any]:
         bench = json.loads(bench_path.read_text())
         groups = medians(bench)
         summary["model"] = {
-            "source": bench_path.name, "datetime": bench.get("datetime"), "bench_model": bench.get("bench_model"),
+            "source": bench_path.name,
+            "datetime": bench.get("datetime"),
+            "bench_model": bench.get("bench_model"),
             "medians_us": {g: {k: round(v * 1e6, 2) for k, v in m.items()} for g, m in groups.items()},
         }
         figures.update(model_ratios(groups))
     if http_path.is_file():
         http = json.loads(http_path.read_text())
         summary["http"] = {
-            "source": http_path.name, "command": http.get("command"), "config": http.get("config"),
-            "machine": http.get("machine"), "model": http.get("model"),
+            "source": http_path.name,
+            "command": http.get("command"),
+            "config": http.get("config"),
+            "machine": http.get("machine"),
+            "model": http.get("model"),
             "servers": {name: s["summary"] for name, s in http.get("servers", {}).items()},
         }
         figures.update(http_figures(http))
@@ -122,8 +132,11 @@ def summarise(results_dir: Path = RESULTS_DIR) -> dict[str, Any]:
     for path in sorted(results_dir.glob("http-*.json")):  # variant runs: each with its own floor
         run = json.loads(path.read_text())
         servers = {name: s["summary"] for name, s in run.get("servers", {}).items()}
-        others[path.name] = {"command": run.get("command"), "servers": servers,
-                             "ratios_to_floor": floor_ratios(servers)}
+        others[path.name] = {
+            "command": run.get("command"),
+            "servers": servers,
+            "ratios_to_floor": floor_ratios(servers),
+        }
     if others:
         summary["other_http_runs"] = others
     return summary

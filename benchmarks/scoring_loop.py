@@ -21,11 +21,11 @@ import orjson
 import pandas as pd
 
 from benchmarks.models import PROJECT_ARTIFACT, REFERENCE_NAME
+from contract.requests import build_request_models
+from contract.scorer import Scorer
+from contract.spec import FeatureSpec
 from export.parity import records
 from inference.prediction_log import LogEntry
-from inference.schemas import build_request_models
-from inference.scorer import Scorer
-from inference.spec import FeatureSpec
 
 KEY = "profile-key"
 
@@ -50,15 +50,32 @@ def run_model(scorer: Scorer, row: object) -> float:
 
 def respond(scorer: Scorer, probability: float) -> bytes:
     prediction = int(probability >= scorer.threshold)
-    return orjson.dumps({"prediction": prediction, "probability": probability,
-                         "decision": ("accepted", "refused")[prediction], "threshold": scorer.threshold,
-                         "model_version": scorer.metadata.model_version, "request_id": "0" * 32})
+    return orjson.dumps(
+        {
+            "prediction": prediction,
+            "probability": probability,
+            "decision": ("accepted", "refused")[prediction],
+            "threshold": scorer.threshold,
+            "model_version": scorer.metadata.model_version,
+            "request_id": "0" * 32,
+        }
+    )
 
 
 def log_record(scorer: Scorer, applicant: object, probability: float) -> bytes:
-    entry = LogEntry(ts=time.time(), request_id="0" * 32, endpoint="/predict", status=200, latency_s=0.001,
-                     model_version=scorer.metadata.model_version, model_latency_s=2e-5, threshold=scorer.threshold,
-                     inputs=(applicant.__dict__,), probabilities=[probability], predictions=[0])
+    entry = LogEntry(
+        ts=time.time(),
+        request_id="0" * 32,
+        endpoint="/predict",
+        status=200,
+        latency_s=0.001,
+        model_version=scorer.metadata.model_version,
+        model_latency_s=2e-5,
+        threshold=scorer.threshold,
+        inputs=(applicant.__dict__,),
+        probabilities=[probability],
+        predictions=[0],
+    )
     return b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in entry.records())
 
 
@@ -117,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-path", type=Path, default=PROJECT_ARTIFACT)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    done = hot_path(args.model_path, args.seconds) if args.mode == "hot-path" else asgi(
-        args.model_path, args.seconds, args.variant)
+    done = (
+        hot_path(args.model_path, args.seconds)
+        if args.mode == "hot-path"
+        else asgi(args.model_path, args.seconds, args.variant)
+    )
     elapsed = time.perf_counter() - started
     print(f"{args.mode}: {done} requests in {elapsed:.1f} s, {1e6 * elapsed / done:.1f} us each")
     return 0

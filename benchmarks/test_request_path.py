@@ -20,8 +20,8 @@ import pytest
 
 from benchmarks.asgi import AsgiDriver
 from benchmarks.conftest import N_ROWS, TOLERANCE, Served, cycling
+from contract.requests import build_request_models
 from inference.prediction_log import LogEntry
-from inference.schemas import build_request_models
 
 KEY = "bench-key"
 
@@ -40,14 +40,31 @@ def _steps(served: Served, request_models: Any) -> dict[str, Any]:
 
     def respond(probability: float) -> bytes:
         prediction = int(probability >= threshold)
-        return orjson.dumps({"prediction": prediction, "probability": probability,
-                             "decision": ("accepted", "refused")[prediction], "threshold": threshold,
-                             "model_version": version, "request_id": "0123456789abcdef0123456789abcdef"})
+        return orjson.dumps(
+            {
+                "prediction": prediction,
+                "probability": probability,
+                "decision": ("accepted", "refused")[prediction],
+                "threshold": threshold,
+                "model_version": version,
+                "request_id": "0123456789abcdef0123456789abcdef",
+            }
+        )
 
     def log_record(i: int) -> bytes:
-        entry = LogEntry(ts=1.8e9, request_id="0123456789abcdef0123456789abcdef", endpoint="/predict", status=200,
-                         latency_s=0.001, model_version=version, model_latency_s=2e-5, threshold=threshold,
-                         inputs=(validated[i],), probabilities=[0.1], predictions=[1])
+        entry = LogEntry(
+            ts=1.8e9,
+            request_id="0123456789abcdef0123456789abcdef",
+            endpoint="/predict",
+            status=200,
+            latency_s=0.001,
+            model_version=version,
+            model_latency_s=2e-5,
+            threshold=threshold,
+            inputs=(validated[i],),
+            probabilities=[0.1],
+            predictions=[1],
+        )
         return b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in entry.records())
 
     def hot_path(i: int) -> float:
@@ -143,4 +160,3 @@ def test_asgi(benchmark, served: Served, apps: dict[str, AsgiDriver], app_name: 
     assert status == 200, answer
     if app_name != "noop":
         assert abs(orjson.loads(answer)["probability"] - served.stored[row]) <= TOLERANCE
-

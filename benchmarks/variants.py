@@ -181,7 +181,10 @@ class DeferredLog(PredictionLog):
 
 
 VARIANTS: dict[str, type[PredictionLog]] = {
-    "asis": PredictionLog, "no-log": DroppingLog, "batched-log": BatchedLog, "deferred-log": DeferredLog,
+    "asis": PredictionLog,
+    "no-log": DroppingLog,
+    "batched-log": BatchedLog,
+    "deferred-log": DeferredLog,
     "fast-path": PredictionLog,
 }
 
@@ -250,14 +253,26 @@ class FastPredict:
                     if context is not None:
                         context.scored(*scores)
                     prediction = scores.predictions[0]
-                    payload = orjson.dumps({
-                        "prediction": prediction, "probability": scores.probabilities[0],
-                        "decision": ("accepted", "refused")[prediction], "threshold": runtime.threshold,
-                        "model_version": runtime.model_version,
-                        "request_id": context.request_id if context is not None else None,
-                    })
-                    await send({"type": "http.response.start", "status": 200, "headers": [
-                        (b"content-length", str(len(payload)).encode()), (b"content-type", b"application/json")]})
+                    payload = orjson.dumps(
+                        {
+                            "prediction": prediction,
+                            "probability": scores.probabilities[0],
+                            "decision": ("accepted", "refused")[prediction],
+                            "threshold": runtime.threshold,
+                            "model_version": runtime.model_version,
+                            "request_id": context.request_id if context is not None else None,
+                        }
+                    )
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 200,
+                            "headers": [
+                                (b"content-length", str(len(payload)).encode()),
+                                (b"content-type", b"application/json"),
+                            ],
+                        }
+                    )
                     await send({"type": "http.response.body", "body": payload})
                     return
         if not body and more:
@@ -299,4 +314,3 @@ def __getattr__(name: str) -> Any:  # `uvicorn benchmarks.variants:app` builds t
     if name == "app":
         return create_variant(os.environ.get("BENCH_VARIANT", "asis"))
     raise AttributeError(name)
-

@@ -9,17 +9,20 @@ from pathlib import Path
 
 from mlflow.exceptions import MlflowException
 
+from contract.names import DEFAULT_MODEL_URI
 from export.parity import ParityError
 from export.run import export_model
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
-    parser.add_argument("--model-uri", default="models:/credit-scoring@champion",
-                        help="registered model to export (default %(default)s)")
+    parser.add_argument(
+        "--model-uri", default=DEFAULT_MODEL_URI, help="registered model to export (default %(default)s)"
+    )
     parser.add_argument("--out", type=Path, default=Path("models"), help="output folder (default %(default)s)")
-    parser.add_argument("--parity-rows", type=int, default=100_000,
-                        help="unseen rows scored by both models (default %(default)s)")
+    parser.add_argument(
+        "--parity-rows", type=int, default=100_000, help="unseen rows scored by both models (default %(default)s)"
+    )
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or ./mlflow)")
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our own progress lines suffice

@@ -1,7 +1,7 @@
 """MLflow scikit-learn pipeline -> ONNX graph.
 
 The pipeline's `encode` step (DataFrame -> level codes) stays outside the graph: the API does
-it with `inference.encoding.RowEncoder` straight from the validated request. Everything after
+it with `contract.encoding.RowEncoder` straight from the validated request. Everything after
 it is converted: FeatureEngineer by the converter below, LightGBM by onnxmltools' converter.
 Input: one float32 tensor `input` of shape [N, n_features]; output `probabilities` [N, 2].
 """
@@ -18,7 +18,7 @@ from skl2onnx.common.data_types import FloatTensorType
 from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
 from sklearn.pipeline import Pipeline
 
-from inference.metadata import INPUT_NAME, PROBABILITY_OUTPUT
+from contract.metadata import INPUT_NAME, PROBABILITY_OUTPUT
 from training.pipeline import FeatureEngineer, SpecEncoder
 from training.schema import DAYS_EMPLOYED_ANOMALY
 
@@ -55,16 +55,24 @@ def _feature_engineer_converter(scope, operator, container) -> None:  # type: ig
     is_anomaly = node("Equal", [x, constant("anomaly_probe", TensorProto.FLOAT, probe)], "is_anomaly")
     nan = constant("nan", TensorProto.FLOAT, np.array([np.nan], dtype=np.float32))
     cleaned = node("Where", [is_anomaly, nan, x], "cleaned")
-    flag_bool = node("Gather", [is_anomaly, constant("employed_idx", TensorProto.INT64,
-                                                     np.array([fe.employed_index], dtype=np.int64))],
-                     "flag_bool", axis=1)
+    flag_bool = node(
+        "Gather",
+        [is_anomaly, constant("employed_idx", TensorProto.INT64, np.array([fe.employed_index], dtype=np.int64))],
+        "flag_bool",
+        axis=1,
+    )
     flag = node("Cast", [flag_bool], "anomaly_flag", to=TensorProto.FLOAT)
     pairs = np.array(fe.ratio_indices(), dtype=np.int64)
     numerators = node("Gather", [cleaned, constant("num_idx", TensorProto.INT64, pairs[:, 0])], "num", axis=1)
     denominators = node("Gather", [cleaned, constant("den_idx", TensorProto.INT64, pairs[:, 1])], "den", axis=1)
     ratios = node("Div", [numerators, denominators], "ratios")
-    container.add_node("Concat", [cleaned, flag, ratios], [operator.outputs[0].full_name],
-                       name=scope.get_unique_operator_name("Concat"), axis=1)
+    container.add_node(
+        "Concat",
+        [cleaned, flag, ratios],
+        [operator.outputs[0].full_name],
+        name=scope.get_unique_operator_name("Concat"),
+        axis=1,
+    )
 
 
 def float32_threshold(threshold: float) -> float:
@@ -111,10 +119,14 @@ def _convert_lightgbm(scope, operator, container) -> None:  # type: ignore[no-un
 
 
 def register_converters() -> None:
-    update_registered_converter(FeatureEngineer, "CreditScoringFeatureEngineer",
-                                _feature_engineer_shape, _feature_engineer_converter)
     update_registered_converter(
-        LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes, _convert_lightgbm,
+        FeatureEngineer, "CreditScoringFeatureEngineer", _feature_engineer_shape, _feature_engineer_converter
+    )
+    update_registered_converter(
+        LGBMClassifier,
+        "LightGbmLGBMClassifier",
+        calculate_linear_classifier_output_shapes,
+        _convert_lightgbm,
         options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
     )
 

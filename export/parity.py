@@ -14,9 +14,9 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from inference.encoding import RowEncoder
-from inference.metadata import INPUT_NAME, PROBABILITY_OUTPUT
-from inference.spec import FeatureSpec
+from contract.encoding import RowEncoder
+from contract.metadata import INPUT_NAME, PROBABILITY_OUTPUT
+from contract.spec import FeatureSpec
 
 # Largest accepted |p_onnx - p_mlflow|. ONNX sums the trees in float32, which moves a
 # probability by ~1e-7; anything near 1e-5 means a wrong split, not rounding.
@@ -45,9 +45,11 @@ class ParityReport:
         return {**asdict(self), "passed": self.passed}
 
     def describe(self) -> str:
-        return (f"parity on {self.rows:,} rows: max |diff| {self.max_abs_diff:.3g} (limit {self.tolerance:g}), "
-                f"mean {self.mean_abs_diff:.3g}; decision flips at threshold {self.threshold:.4f}: "
-                f"{self.decision_flips} ({self.flips_outside_band} outside the ±{self.tolerance:g} band)")
+        return (
+            f"parity on {self.rows:,} rows: max |diff| {self.max_abs_diff:.3g} (limit {self.tolerance:g}), "
+            f"mean {self.mean_abs_diff:.3g}; decision flips at threshold {self.threshold:.4f}: "
+            f"{self.decision_flips} ({self.flips_outside_band} outside the ±{self.tolerance:g} band)"
+        )
 
 
 def records(frame: pd.DataFrame, spec: FeatureSpec) -> list[dict[str, Any]]:
@@ -56,18 +58,20 @@ def records(frame: pd.DataFrame, spec: FeatureSpec) -> list[dict[str, Any]]:
     return subset.where(subset.notna(), None).to_dict("records")
 
 
-def onnx_probabilities(session: ort.InferenceSession, spec: FeatureSpec, rows: list[dict[str, Any]],
-                       batch_size: int = 20_000) -> np.ndarray:
+def onnx_probabilities(
+    session: ort.InferenceSession, spec: FeatureSpec, rows: list[dict[str, Any]], batch_size: int = 20_000
+) -> np.ndarray:
     encoder = RowEncoder(spec)
     chunks = []
     for start in range(0, len(rows), batch_size):
-        matrix = encoder.encode_many(rows[start:start + batch_size])
+        matrix = encoder.encode_many(rows[start : start + batch_size])
         chunks.append(session.run([PROBABILITY_OUTPUT], {INPUT_NAME: matrix})[0][:, 1])
     return np.concatenate(chunks).astype(np.float64)
 
 
-def compare(reference: np.ndarray, candidate: np.ndarray, threshold: float,
-            tolerance: float = TOLERANCE) -> ParityReport:
+def compare(
+    reference: np.ndarray, candidate: np.ndarray, threshold: float, tolerance: float = TOLERANCE
+) -> ParityReport:
     """Score differences and decision flips between two probability vectors."""
     reference = np.asarray(reference, dtype=np.float64)
     candidate = np.asarray(candidate, dtype=np.float64)

@@ -19,16 +19,15 @@ import onnxruntime as ort
 import pandas as pd
 from mlflow.artifacts import download_artifacts
 
+from contract.metadata import ModelMetadata
+from contract.names import ARTIFACT_NAME, DEFAULT_MODEL_URI, REFERENCE_NAME
+from contract.scorer import latency_session_options
+from contract.spec import FeatureSpec
 from export.convert import to_onnx
 from export.parity import ParityError, ParityReport, compare, onnx_probabilities, records
-from inference.metadata import ModelMetadata
-from inference.scorer import latency_session_options
-from inference.spec import FeatureSpec
 from training.synthetic import generate
 from training.train import FEATURE_SPEC_ARTIFACT, REFERENCE_ARTIFACT, default_tracking_uri
 
-ARTIFACT_NAME = "credit_scoring.onnx"
-REFERENCE_NAME = "reference_sample.parquet"
 CARD_NAME = "MODEL_CARD.md"
 PARITY_SEED = 20_261_126  # parity rows are drawn apart from any training seed
 LIBRARIES = ("numpy", "scikit-learn", "lightgbm", "mlflow", "onnx", "onnxruntime", "skl2onnx", "onnxmltools")
@@ -66,7 +65,7 @@ def resolve_model(model_uri: str) -> tuple[str, str, str]:
 
 
 def export_model(
-    model_uri: str = "models:/credit-scoring@champion",
+    model_uri: str = DEFAULT_MODEL_URI,
     out_dir: Path = Path("models"),
     parity_rows: int = 100_000,
     tracking_uri: str | None = None,
@@ -80,8 +79,9 @@ def export_model(
 
     with tempfile.TemporaryDirectory() as tmp:
         local_model = Path(download_artifacts(artifact_uri=f"models:/{name}/{model_version}", dst_path=tmp))
-        spec = FeatureSpec.from_json(Path(download_artifacts(run_id=run_id, artifact_path=FEATURE_SPEC_ARTIFACT,
-                                                             dst_path=tmp)).read_text())
+        spec = FeatureSpec.from_json(
+            Path(download_artifacts(run_id=run_id, artifact_path=FEATURE_SPEC_ARTIFACT, dst_path=tmp)).read_text()
+        )
         reference = pd.read_parquet(download_artifacts(run_id=run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp))
         mlflow_dir_bytes = _directory_size(local_model)
         pipeline = mlflow.sklearn.load_model(str(local_model))
@@ -90,8 +90,9 @@ def export_model(
     say("converting the pipeline to ONNX")
     model = to_onnx(pipeline)
     # The serving session's options, so reference scores are bit-for-bit those the API returns.
-    session = ort.InferenceSession(model.SerializeToString(), latency_session_options(),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        model.SerializeToString(), latency_session_options(), providers=["CPUExecutionProvider"]
+    )
 
     say(f"scoring {parity_rows:,} unseen synthetic rows with the MLflow model and with ONNX")
     parity_frame = generate(parity_rows, seed=PARITY_SEED)[spec.names]
@@ -117,8 +118,9 @@ def export_model(
     model.producer_name, model.doc_string = "credit-scoring-api export", f"{name} v{model_version}"
 
     reference_scores = onnx_probabilities(session, spec, records(reference, spec))
-    reference = reference.assign(probability=reference_scores,
-                                 prediction=(reference_scores >= threshold).astype(np.int64))
+    reference = reference.assign(
+        probability=reference_scores, prediction=(reference_scores >= threshold).astype(np.int64)
+    )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     artifact = out_dir / ARTIFACT_NAME
@@ -130,9 +132,11 @@ def export_model(
         "mlflow_model_dir_bytes": mlflow_dir_bytes,
     }
     (out_dir / CARD_NAME).write_text(model_card(metadata, report, sizes, len(reference)))
-    say(f"wrote {artifact} ({sizes['onnx_bytes'] / 1e6:.2f} MB; pickled pipeline {sizes['pickle_bytes'] / 1e6:.2f} MB, "
+    say(
+        f"wrote {artifact} ({sizes['onnx_bytes'] / 1e6:.2f} MB; pickled pipeline {sizes['pickle_bytes'] / 1e6:.2f} MB, "
         f"MLflow model directory {sizes['mlflow_model_dir_bytes'] / 1e6:.2f} MB), {out_dir / REFERENCE_NAME}, "
-        f"{out_dir / CARD_NAME}")
+        f"{out_dir / CARD_NAME}"
+    )
     return ExportResult(artifact, metadata, report, sizes)
 
 
@@ -159,8 +163,17 @@ def model_card(metadata: ModelMetadata, parity: ParityReport, sizes: dict[str, i
         "| metric | value |",
         "|---|---|",
     ]
-    for key in ("auc_test", "oracle_auc_test", "auc_valid", "business_cost_test", "business_cost_test_at_0_5",
-                "cost_per_applicant_test", "refusal_rate_test", "default_rate", "n_trees"):
+    for key in (
+        "auc_test",
+        "oracle_auc_test",
+        "auc_valid",
+        "business_cost_test",
+        "business_cost_test_at_0_5",
+        "cost_per_applicant_test",
+        "refusal_rate_test",
+        "default_rate",
+        "n_trees",
+    ):
         if key in m:
             lines.append(f"| {key} | {m[key]:.4f} |" if m[key] % 1 else f"| {key} | {m[key]:.0f} |")
     lines += [

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
+from contract.requests import APPLICANT_MODEL, BATCH_MODEL, RequestInvalid
 from inference import __version__
 from inference.errors import ServiceError, handle_error
 from inference.fast_path import FastPredict
@@ -21,7 +22,6 @@ from inference.lifespan import OneLineStartupFailure, build_lifespan
 from inference.metrics import Metrics
 from inference.middleware import ObservabilityMiddleware
 from inference.routes import scoring, service
-from inference.schemas import APPLICANT_MODEL, BATCH_MODEL
 from inference.settings import Settings
 
 DESCRIPTION = """
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics = Metrics()
     app.include_router(scoring.router)
     app.include_router(service.router)
-    for exc_type in (ServiceError, HTTPException, RequestValidationError, Exception):
+    for exc_type in (ServiceError, RequestInvalid, HTTPException, RequestValidationError, Exception):
         app.add_exception_handler(exc_type, handle_error)
     app.add_middleware(FastPredict)  # innermost: inside the observing middleware (ids, metrics, log)
     app.add_middleware(

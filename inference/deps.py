@@ -12,8 +12,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from contract.scorer import Scorer
 from inference.runtime import ScoringRuntime, scoring_runtime
-from inference.scorer import Scorer
 
 
 async def get_scoring(request: Request) -> ScoringRuntime:

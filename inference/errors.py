@@ -13,7 +13,7 @@ Error messages never carry input values or keys: they end up in logs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from contract.requests import RequestInvalid
 from inference.context import context_of
 
 logger = logging.getLogger(__name__)
@@ -81,18 +82,8 @@ class InvalidInput(ServiceError):
     kind = "validation_error"
 
     @classmethod
-    def from_errors(cls, errors: Iterable[Mapping[str, Any]]) -> InvalidInput:
-        """From pydantic's error dicts; the field path joined with dots, the input left out."""
-        details = [
-            ErrorDetail(field=".".join(str(part) for part in error["loc"]) or "body", problem=error["msg"])
-            for error in errors
-        ]
-        fields = ", ".join(dict.fromkeys(d.field for d in details))
-        return cls(f"Invalid request: {fields}", details)
-
-    @classmethod
-    def from_validation_error(cls, exc: ValidationError) -> InvalidInput:
-        return cls.from_errors(exc.errors(include_url=False, include_input=False, include_context=False))
+    def from_problems(cls, invalid: RequestInvalid) -> InvalidInput:
+        return cls(str(invalid), [ErrorDetail(field=p.field, problem=p.problem) for p in invalid.problems])
 
 
 class Unauthorized(ServiceError):
@@ -130,10 +121,12 @@ def as_service_error(exc: Exception) -> ServiceError:
     """Map any exception reaching the handler into the family."""
     if isinstance(exc, ServiceError):
         return exc
+    if isinstance(exc, RequestInvalid):
+        return InvalidInput.from_problems(exc)
     if isinstance(exc, RequestValidationError):
-        return InvalidInput.from_errors(_strip_body_prefix(exc.errors()))
+        return InvalidInput.from_problems(RequestInvalid.from_errors(_strip_body_prefix(exc.errors())))
     if isinstance(exc, ValidationError):
-        return InvalidInput.from_validation_error(exc)
+        return InvalidInput.from_problems(RequestInvalid.from_validation_error(exc))
     if isinstance(exc, HTTPException):
         cls = _BY_STATUS.get(exc.status_code)
         if cls is not None:

@@ -16,11 +16,11 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from contract.requests import build_request_models
+from contract.scorer import ModelLoadError, Scorer
 from inference.metrics import Metrics
 from inference.prediction_log import PredictionLog
 from inference.runtime import ScoringRuntime
-from inference.schemas import build_request_models
-from inference.scorer import ModelLoadError, Scorer
 from inference.security import KeyRing
 from inference.settings import Settings, get_settings
 

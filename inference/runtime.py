@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from contract.requests import RequestModels
+from contract.scorer import Scorer
 from inference.errors import ModelNotReady
-from inference.schemas import RequestModels
-from inference.scorer import Scorer
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contract.names import DEFAULT_MODEL_PATH
+
 
 class Settings(BaseSettings):
     """Environment variables (case-insensitive); a `.env` file in the working directory also works."""
@@ -25,7 +27,7 @@ class Settings(BaseSettings):
     """API_KEY (required): the key(s) clients send in `x-api-key`. Several comma-separated keys
     are all accepted, to rotate without downtime: add the new key, move clients, drop the old one."""
 
-    model_path: Path = Path("models/credit_scoring.onnx")
+    model_path: Path = DEFAULT_MODEL_PATH
     """MODEL_PATH: the exported ONNX artifact (it carries its feature spec, threshold and version)."""
 
     prediction_log_dir: Path = Path("logs")

@@ -26,59 +26,109 @@ def _add_drift(sub: Any) -> None:
     from monitoring.config import DriftConfig  # light: no Evidently import for --help
 
     defaults = DriftConfig()
-    p = sub.add_parser("drift", help="drift report: prediction log vs reference sample -> HTML + JSON",
-                       description="Compare production records with the training reference sample. "
-                                   "Exit 0: no drift, 1: drift found, 2: usage or input error.")
-    p.add_argument("--logs", type=Path, default=Path(os.environ.get("PREDICTION_LOG_DIR", "logs")),
-                   help="folder of predictions-*.jsonl files (default: $PREDICTION_LOG_DIR or logs/)")
+    p = sub.add_parser(
+        "drift",
+        help="drift report: prediction log vs reference sample -> HTML + JSON",
+        description="Compare production records with the training reference sample. "
+        "Exit 0: no drift, 1: drift found, 2: usage or input error.",
+    )
+    p.add_argument(
+        "--logs",
+        type=Path,
+        default=Path(os.environ.get("PREDICTION_LOG_DIR", "logs")),
+        help="folder of predictions-*.jsonl files (default: $PREDICTION_LOG_DIR or logs/)",
+    )
     p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="reference sample (parquet/CSV)")
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL,
-                   help="ONNX artifact whose feature spec types the columns (training schema if absent)")
-    p.add_argument("--out", type=Path, default=Path("reports"), help="output folder (drift_report.html, "
-                                                                      "drift_summary.json)")
-    p.add_argument("--quick", action="store_true",
-                   help="same verdict without the per-column plots and scores (report ~3 s instead of ~15 s)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=DEFAULT_MODEL,
+        help="ONNX artifact whose feature spec types the columns (training schema if absent)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("reports"), help="output folder (drift_report.html, drift_summary.json)"
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="same verdict without the per-column plots and scores (report ~3 s instead of ~15 s)",
+    )
     p.add_argument("--threshold", type=float, default=defaults.threshold, help="per-column p-value threshold")
-    p.add_argument("--min-drifted-columns", type=int, default=defaults.min_drifted_columns,
-                   help="drifted columns that make a dataset drift")
+    p.add_argument(
+        "--min-drifted-columns",
+        type=int,
+        default=defaults.min_drifted_columns,
+        help="drifted columns that make a dataset drift",
+    )
     p.add_argument("--num-method", default=defaults.num_method, help="Evidently stat test for numbers")
     p.add_argument("--cat-method", default=defaults.cat_method, help="stat test for categories")
-    p.add_argument("--missing-tolerance", type=float, default=defaults.missing_tolerance,
-                   help="allowed absolute change of a column's missing share")
+    p.add_argument(
+        "--missing-tolerance",
+        type=float,
+        default=defaults.missing_tolerance,
+        help="allowed absolute change of a column's missing share",
+    )
     p.add_argument("--json", action="store_true", help="print the whole JSON summary")
 
 
 def _add_simulate(sub: Any) -> None:
-    p = sub.add_parser("simulate", help="send synthetic applicants to a running API (optionally shifted)",
-                       description="Post applicants drawn from the synthetic generator to POST /predict.")
+    p = sub.add_parser(
+        "simulate",
+        help="send synthetic applicants to a running API (optionally shifted)",
+        description="Post applicants drawn from the synthetic generator to POST /predict.",
+    )
     p.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the API")
     p.add_argument("--api-key", default=None, help="API key (default: first key of $API_KEY)")
     p.add_argument("--n", type=int, default=2000, help="applicants to send")
-    p.add_argument("--drift", action="append", default=[], metavar="KIND",
-                   help="shift the population: income, category, missing or all (repeatable)")
+    p.add_argument(
+        "--drift",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help="shift the population: income, category, missing or all (repeatable)",
+    )
     p.add_argument("--seed", type=int, default=0, help="generator seed (use a new one per run)")
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight")
     p.add_argument("--batch-size", type=int, default=1, help=">1: POST /predict/batch with this many applicants")
-    p.add_argument("--invalid-share", type=float, default=0.0,
-                   help="share of deliberately bad requests (wrong key or impossible value) for error stats")
+    p.add_argument(
+        "--invalid-share",
+        type=float,
+        default=0.0,
+        help="share of deliberately bad requests (wrong key or impossible value) for error stats",
+    )
     p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for GET /ready first")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _add_demo(sub: Any) -> None:
-    p = sub.add_parser("demo", help="serve the API, send unshifted then shifted traffic, build the drift report",
-                       description="The whole loop (make monitor). Exit codes as for drift.")
-    p.add_argument("--url", default=None, help="use this running API instead of starting one "
-                                               "(then --logs must be its PREDICTION_LOG_DIR)")
+    p = sub.add_parser(
+        "demo",
+        help="serve the API, send unshifted then shifted traffic, build the drift report",
+        description="The whole loop (make monitor). Exit codes as for drift.",
+    )
+    p.add_argument(
+        "--url",
+        default=None,
+        help="use this running API instead of starting one (then --logs must be its PREDICTION_LOG_DIR)",
+    )
     p.add_argument("--api-key", default=None, help="key for --url (default: first key of $API_KEY)")
     p.add_argument("--n", type=int, default=2000, help="applicants in all: half unshifted, then half shifted")
-    p.add_argument("--drift", action="append", default=[], metavar="KIND",
-                   help="shift of the second half: income, category, missing, all or none (default: income)")
+    p.add_argument(
+        "--drift",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help="shift of the second half: income, category, missing, all or none (default: income)",
+    )
     p.add_argument("--seed", type=int, default=None, help="generator seed (default: a new one each run)")
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight")
     p.add_argument("--invalid-share", type=float, default=0.01, help="share of deliberately bad requests")
-    p.add_argument("--logs", type=Path, default=None,
-                   help="log folder (default: a new logs/demo-<time>/ for a started API, logs/ with --url)")
+    p.add_argument(
+        "--logs",
+        type=Path,
+        default=None,
+        help="log folder (default: a new logs/demo-<time>/ for a started API, logs/ with --url)",
+    )
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model to serve and read the spec from")
     p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="reference sample")
     p.add_argument("--out", type=Path, default=Path("reports"), help="report folder")
@@ -86,23 +136,27 @@ def _add_demo(sub: Any) -> None:
 
 
 def _add_calibrate(sub: Any) -> None:
-    p = sub.add_parser("calibrate", help="measure detection and false-alarm rates on synthetic windows",
-                       description="Run the drift check on K unshifted and K shifted windows per size.")
+    p = sub.add_parser(
+        "calibrate",
+        help="measure detection and false-alarm rates on synthetic windows",
+        description="Run the drift check on K unshifted and K shifted windows per size.",
+    )
     p.add_argument("--windows", type=int, default=50, help="windows per (size, shift) for the tuned config")
-    p.add_argument("--baseline-windows", type=int, default=20,
-                   help="windows per (size, shift) for the Evidently-default baselines")
+    p.add_argument(
+        "--baseline-windows", type=int, default=20, help="windows per (size, shift) for the Evidently-default baselines"
+    )
     p.add_argument("--sizes", default="300,1000,2000", help="comma-separated window sizes (applicants)")
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model to score windows (optional)")
-    p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE,
-                   help="reference sample (generated if absent)")
+    p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="reference sample (generated if absent)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPU count, at most 4)")
     p.add_argument("--out", type=Path, default=None, help="write the markdown section here")
     p.add_argument("--csv", type=Path, default=None, help="write the per-window results here")
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m monitoring", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    root = argparse.ArgumentParser(
+        prog="python -m monitoring", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = root.add_subparsers(dest="command", required=True)
     _add_drift(sub)
     _add_simulate(sub)
@@ -122,8 +176,10 @@ def run_drift_command(args: argparse.Namespace) -> int:
     from monitoring.logs import NoLogsError
     from monitoring.report import NoScoredRecordsError, build_report
 
-    overrides = {name: getattr(args, name, None) for name in
-                 ("num_method", "cat_method", "threshold", "min_drifted_columns", "missing_tolerance")}
+    overrides = {
+        name: getattr(args, name, None)
+        for name in ("num_method", "cat_method", "threshold", "min_drifted_columns", "missing_tolerance")
+    }
     config = DriftConfig(**{name: value for name, value in overrides.items() if value is not None})
     try:
         report = build_report(args.logs, args.reference, args.out, args.model, config, detailed=not args.quick)
@@ -152,8 +208,10 @@ def _describe(summary: dict[str, Any]) -> str:
     ]
     if summary["score_drift"]:
         s = summary["score_drift"]
-        lines.append(f"score drift: {'YES' if s['drifted'] else 'no'} ({s['method']} {s['score']:.3g}; "
-                     f"mean {s['reference_mean']:.3f} -> {s['current_mean']:.3f})")
+        lines.append(
+            f"score drift: {'YES' if s['drifted'] else 'no'} ({s['method']} {s['score']:.3g}; "
+            f"mean {s['reference_mean']:.3f} -> {s['current_mean']:.3f})"
+        )
     for m in summary["missing_value_drift"]:
         lines.append(f"missing values: {m['column']} {m['reference_share']:.1%} -> {m['current_share']:.1%}")
     lines.append("DRIFT DETECTED" if summary["drift_detected"] else "no drift detected")
@@ -180,8 +238,18 @@ def run_simulate_command(args: argparse.Namespace) -> int:
             return _fail(str(exc))
     spec = load_feature_spec(DEFAULT_MODEL)
     print(f"sending {args.n} applicants to {args.url} (shift: {shift.describe()}, seed {args.seed})", file=sys.stderr)
-    result = simulate(args.url, api_key, args.n, spec, seed=args.seed, shift=shift, concurrency=args.concurrency,
-                      batch_size=args.batch_size, invalid_share=args.invalid_share, progress=not args.no_progress)
+    result = simulate(
+        args.url,
+        api_key,
+        args.n,
+        spec,
+        seed=args.seed,
+        shift=shift,
+        concurrency=args.concurrency,
+        batch_size=args.batch_size,
+        invalid_share=args.invalid_share,
+        progress=not args.no_progress,
+    )
     summary = result.summary()
     print(json.dumps(summary))
     bad = sum(v for k, v in result.statuses.items() if not k.isdigit() or k.startswith("5"))
@@ -236,8 +304,14 @@ def run_calibrate_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
         return _fail(f"--sizes must be comma-separated integers, not {args.sizes!r}")
-    results = run_calibration(args.windows, sizes, baseline_windows=args.baseline_windows, model=args.model,
-                              reference=args.reference, jobs=args.jobs or default_jobs())
+    results = run_calibration(
+        args.windows,
+        sizes,
+        baseline_windows=args.baseline_windows,
+        model=args.model,
+        reference=args.reference,
+        jobs=args.jobs or default_jobs(),
+    )
     command = "python -m monitoring " + shlex.join(argv)
     markdown = to_markdown(results, command)
     if args.out:

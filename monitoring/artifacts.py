@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from inference.spec import FeatureSpec
+from contract.names import DEFAULT_MODEL_PATH, DEFAULT_REFERENCE_PATH
+from contract.spec import FeatureSpec
 
-DEFAULT_MODEL = Path("models/credit_scoring.onnx")
-DEFAULT_REFERENCE = Path("models/reference_sample.parquet")
+DEFAULT_MODEL = DEFAULT_MODEL_PATH
+DEFAULT_REFERENCE = DEFAULT_REFERENCE_PATH
 SPEC_METADATA_KEY = "feature_spec"
 PROBABILITY = "probability"
 PREDICTION = "prediction"

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from inference.spec import FeatureSpec
+from contract.spec import FeatureSpec
 from monitoring.artifacts import (
     DEFAULT_MODEL,
     DEFAULT_REFERENCE,
@@ -44,10 +44,12 @@ CONFIGS: dict[str, DriftConfig] = {
     TUNED: DriftConfig(),
     # Evidently 0.7 out of the box: Wasserstein / Jensen-Shannon distances at 0.1, dataset
     # drift when half the columns drift; missing-value and score checks kept identical.
-    "Evidently defaults": DriftConfig(num_method="wasserstein", cat_method="jensenshannon", threshold=0.1,
-                                      min_drifted_columns=60),
-    "Evidently distances, 1 column": DriftConfig(num_method="wasserstein", cat_method="jensenshannon",
-                                                 threshold=0.1, min_drifted_columns=1),
+    "Evidently defaults": DriftConfig(
+        num_method="wasserstein", cat_method="jensenshannon", threshold=0.1, min_drifted_columns=60
+    ),
+    "Evidently distances, 1 column": DriftConfig(
+        num_method="wasserstein", cat_method="jensenshannon", threshold=0.1, min_drifted_columns=1
+    ),
 }
 REFERENCE_ROWS = 5000
 REFERENCE_SEED = 20_240_101  # a seed no window uses
@@ -69,7 +71,7 @@ class WindowResult:
 
 
 def _score(frame: pd.DataFrame, spec: FeatureSpec, model: Path) -> pd.DataFrame:
-    from inference.scorer import Scorer  # onnxruntime only when there is a model to run
+    from contract.scorer import Scorer  # onnxruntime only when there is a model to run
 
     scorer = _scorer_cache.get(str(model))
     if scorer is None:
@@ -110,14 +112,20 @@ def _run_window(task: tuple[int, str, int, tuple[str, ...]]) -> list[WindowResul
     for name in config_names:
         start = time.perf_counter()
         summary = run_drift(reference, frame, spec, CONFIGS[name], detailed=False).summary
-        results.append(WindowResult(
-            config=name, size=size, shift=shift_name, seed=seed,
-            flagged=summary["drift_detected"], features=summary["dataset_drift"],
-            drifted_columns=summary["drifted_column_count"],
-            score=None if summary["score_drift"] is None else bool(summary["score_drift"]["drifted"]),
-            missing=bool(summary["missing_value_drift"]),
-            seconds=time.perf_counter() - start,
-        ))
+        results.append(
+            WindowResult(
+                config=name,
+                size=size,
+                shift=shift_name,
+                seed=seed,
+                flagged=summary["drift_detected"],
+                features=summary["dataset_drift"],
+                drifted_columns=summary["drifted_column_count"],
+                score=None if summary["score_drift"] is None else bool(summary["score_drift"]["drifted"]),
+                missing=bool(summary["missing_value_drift"]),
+                seconds=time.perf_counter() - start,
+            )
+        )
     return results
 
 
@@ -142,8 +150,7 @@ def run_calibration(
     reference_frame = _reference(spec, reference)
     baseline_windows = windows if baseline_windows is None else min(baseline_windows, windows)
     tasks = [
-        (size, shift_name, WINDOW_SEED + 10_000 * index + k,
-         tuple(CONFIGS) if k < baseline_windows else (TUNED,))
+        (size, shift_name, WINDOW_SEED + 10_000 * index + k, tuple(CONFIGS) if k < baseline_windows else (TUNED,))
         for size in sizes
         for index, shift_name in enumerate(SHIFTS)
         for k in range(windows)
@@ -165,8 +172,11 @@ def run_calibration(
         if pool is not None:
             pool.shutdown()
     frame = pd.DataFrame([asdict(r) for r in rows])
-    frame.attrs.update(reference_rows=len(reference_frame), scored=model is not None,
-                       reference=str(reference) if reference else f"generated ({REFERENCE_ROWS} rows)")
+    frame.attrs.update(
+        reference_rows=len(reference_frame),
+        scored=model is not None,
+        reference=str(reference) if reference else f"generated ({REFERENCE_ROWS} rows)",
+    )
     return frame
 
 
@@ -199,10 +209,13 @@ def _headline(results: pd.DataFrame) -> list[str]:
         elif shifted.min() == 1.0:
             detection = "detection 100% in every shifted cell"
         else:
-            detection = (f"detection {shifted.min():.0%} at worst ({worst[0]}, {worst[1]} rows), "
-                         f"{shifted.mean():.0%} on average")
-        lines.append(f"- **{config}**: false alarms {alarms}/{total} undrifted windows "
-                     f"({alarms / max(total, 1):.1%}{bound}); {detection}")
+            detection = (
+                f"detection {shifted.min():.0%} at worst ({worst[0]}, {worst[1]} rows), {shifted.mean():.0%} on average"
+            )
+        lines.append(
+            f"- **{config}**: false alarms {alarms}/{total} undrifted windows "
+            f"({alarms / max(total, 1):.1%}{bound}); {detection}"
+        )
     return lines
 
 
@@ -214,8 +227,11 @@ def to_markdown(results: pd.DataFrame, command: str) -> str:
     """The calibration section for the docs: a rate table per configuration, and how to read it."""
     table = rates_table(results)
     tuned = DriftConfig()
-    scored = ("scored with the exported model (score drift measured)" if results.attrs.get("scored")
-              else "not scored (no model: score drift not measured)")
+    scored = (
+        "scored with the exported model (score drift measured)"
+        if results.attrs.get("scored")
+        else "not scored (no model: score drift not measured)"
+    )
     lines = [
         "# Drift detection, measured",
         "",
@@ -246,10 +262,12 @@ def to_markdown(results: pd.DataFrame, command: str) -> str:
         "",
     ]
     for config, part in table.groupby("config", sort=False):
-        lines += [f"## {config}", "",
-                  "| window | shift | windows | flagged | by features | by score | by missing | drifted columns "
-                  "(mean) |",
-                  "|---:|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"## {config}",
+            "",
+            "| window | shift | windows | flagged | by features | by score | by missing | drifted columns (mean) |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for row in part.itertuples():
             lines.append(
                 f"| {row.size} | {row.shift} | {row.windows} | **{_pct(row.flagged)}** | {_pct(row.features)} | "
@@ -257,8 +275,11 @@ def to_markdown(results: pd.DataFrame, command: str) -> str:
             )
         lines.append("")
     seconds = results.groupby("config", sort=False)["seconds"].mean()
-    lines += ["Mean wall time of one lean report (no per-column widgets), on the machine and load of the run: "
-              + ", ".join(f"{name}: {value:.1f} s" for name, value in seconds.items()), ""]
+    lines += [
+        "Mean wall time of one lean report (no per-column widgets), on the machine and load of the run: "
+        + ", ".join(f"{name}: {value:.1f} s" for name, value in seconds.items()),
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -29,15 +29,27 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_api(model: Path, log_dir: Path, api_key: str, port: int | None = None,
-                ready_timeout_s: float = 60.0) -> Iterator[str]:
+def running_api(
+    model: Path, log_dir: Path, api_key: str, port: int | None = None, ready_timeout_s: float = 60.0
+) -> Iterator[str]:
     """Serve `inference.app:app` on a free loopback port; yields its URL, stops it gracefully on exit."""
     port = port or free_port()
     env = {**os.environ, "API_KEY": api_key, "PREDICTION_LOG_DIR": str(log_dir), "MODEL_PATH": str(model)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "inference.app:app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "inference.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -36,7 +36,7 @@ from evidently.presets import DataDriftPreset
 from evidently.tests import Reference, eq
 from scipy.stats import chi2_contingency
 
-from inference.spec import FeatureSpec
+from contract.spec import FeatureSpec
 from monitoring.artifacts import PROBABILITY
 from monitoring.config import CHI2_CONTINGENCY, DriftConfig
 
@@ -175,8 +175,11 @@ def summarize(
         kind = metric["config"]["type"].rsplit(":", 1)[-1]
         drifted = metric["id"] in failed
         if kind == "DriftedColumnsCount":
-            dataset = {"count": int(metric["value"]["count"]), "share": float(metric["value"]["share"]),
-                       "drifted": drifted}
+            dataset = {
+                "count": int(metric["value"]["count"]),
+                "share": float(metric["value"]["share"]),
+                "drifted": drifted,
+            }
         elif kind == "ValueDrift":
             entry = {
                 "column": metric["config"]["column"],
@@ -186,14 +189,22 @@ def summarize(
                 "drifted": drifted,
             }
             if entry["column"] == PROBABILITY:
-                score = {**entry, "reference_mean": float(reference[PROBABILITY].mean()),
-                         "current_mean": float(current[PROBABILITY].mean())}
+                score = {
+                    **entry,
+                    "reference_mean": float(reference[PROBABILITY].mean()),
+                    "current_mean": float(current[PROBABILITY].mean()),
+                }
             else:
                 columns.append({**entry, "kind": spec[entry["column"]].kind})
         elif kind == "MissingValueCount" and drifted:
             name = metric["config"]["column"]
-            missing.append({"column": name, "reference_share": float(reference[name].isna().mean()),
-                            "current_share": float(metric["value"]["share"])})
+            missing.append(
+                {
+                    "column": name,
+                    "reference_share": float(reference[name].isna().mean()),
+                    "current_share": float(metric["value"]["share"]),
+                }
+            )
 
     drifted_columns = sorted((c for c in columns if c["drifted"]), key=lambda c: c["score"])
     return {
@@ -206,8 +217,9 @@ def summarize(
         "drifted_column_count": dataset.get("count", 0),
         "drift_share": dataset.get("share", 0.0),
         "drift_share_threshold": config.drift_share(n_columns),
-        "drifted_columns": [{k: c[k] for k in ("column", "kind", "method", "score", "threshold")}
-                            for c in drifted_columns],
+        "drifted_columns": [
+            {k: c[k] for k in ("column", "kind", "method", "score", "threshold")} for c in drifted_columns
+        ],
         "score_drift": score,
         "missing_value_drift": missing,
         "test_errors": errors,
@@ -234,13 +246,15 @@ def drift_by_window(
     for part in np.array_split(np.arange(len(current)), count):
         window = current.iloc[part]
         summary = run_drift(reference, window, spec, config, detailed=False).summary
-        rows.append({
-            "start": window["ts"].iloc[0] if "ts" in window else part[0],
-            "end": window["ts"].iloc[-1] if "ts" in window else part[-1],
-            "rows": len(window),
-            "drift_detected": summary["drift_detected"],
-            "drifted_columns": summary["drifted_column_count"],
-            "score_drift": None if summary["score_drift"] is None else summary["score_drift"]["drifted"],
-            "missing_value_drift": ", ".join(m["column"] for m in summary["missing_value_drift"]),
-        })
+        rows.append(
+            {
+                "start": window["ts"].iloc[0] if "ts" in window else part[0],
+                "end": window["ts"].iloc[-1] if "ts" in window else part[-1],
+                "rows": len(window),
+                "drift_detected": summary["drift_detected"],
+                "drifted_columns": summary["drifted_column_count"],
+                "score_drift": None if summary["score_drift"] is None else summary["score_drift"]["drifted"],
+                "missing_value_drift": ", ".join(m["column"] for m in summary["missing_value_drift"]),
+            }
+        )
     return pd.DataFrame(rows)

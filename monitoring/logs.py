@@ -25,19 +25,37 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from inference.spec import FeatureSpec
+from contract.spec import FeatureSpec
 from monitoring.artifacts import PREDICTION, PROBABILITY, typed_frame
 
 logger = logging.getLogger(__name__)
 
 LOG_PATTERN = "predictions-*.jsonl"
 META_COLUMNS = [
-    "ts", "request_id", "endpoint", "status", "latency_ms", "model_latency_ms", "model_version",
-    "batch_index", "batch_size", PROBABILITY, PREDICTION, "threshold",
+    "ts",
+    "request_id",
+    "endpoint",
+    "status",
+    "latency_ms",
+    "model_latency_ms",
+    "model_version",
+    "batch_index",
+    "batch_size",
+    PROBABILITY,
+    PREDICTION,
+    "threshold",
 ]
 REQUEST_COLUMNS = [
-    "ts", "request_id", "endpoint", "status", "latency_ms", "model_latency_ms", "model_version",
-    "batch_size", "error", "error_fields",
+    "ts",
+    "request_id",
+    "endpoint",
+    "status",
+    "latency_ms",
+    "model_latency_ms",
+    "model_version",
+    "batch_size",
+    "error",
+    "error_fields",
 ]
 
 
@@ -109,8 +127,16 @@ def load_logs(folder: Path | str, spec: FeatureSpec) -> PredictionLog:
             inputs.append(record["inputs"])
             meta.append({name: record.get(name) for name in META_COLUMNS})
 
-    predictions = typed_frame(pd.concat([pd.DataFrame.from_records(inputs, columns=spec.names),
-                                         pd.DataFrame.from_records(meta, columns=META_COLUMNS)], axis=1), spec)
+    predictions = typed_frame(
+        pd.concat(
+            [
+                pd.DataFrame.from_records(inputs, columns=spec.names),
+                pd.DataFrame.from_records(meta, columns=META_COLUMNS),
+            ],
+            axis=1,
+        ),
+        spec,
+    )
     request_table = pd.DataFrame.from_records(list(requests.values()), columns=REQUEST_COLUMNS)
     for table in (predictions, request_table):
         table["ts"] = pd.to_datetime(table["ts"], utc=True, format="ISO8601")

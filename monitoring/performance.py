@@ -27,10 +27,12 @@ def latency_over_time(requests: pd.DataFrame, freq: str = "1min") -> pd.DataFram
     if requests.empty:
         return pd.DataFrame(columns=["requests", "error_rate", *(f"p{q}" for q in PERCENTILES)])
     grouped = requests.set_index("ts").groupby(pd.Grouper(freq=freq))
-    table = pd.DataFrame({
-        "requests": grouped["status"].size(),
-        "error_rate": grouped["status"].apply(lambda s: float((s >= 400).mean()) if len(s) else float("nan")),
-    })
+    table = pd.DataFrame(
+        {
+            "requests": grouped["status"].size(),
+            "error_rate": grouped["status"].apply(lambda s: float((s >= 400).mean()) if len(s) else float("nan")),
+        }
+    )
     for q in PERCENTILES:
         table[f"p{q}"] = grouped["latency_ms"].quantile(q / 100)
     return table[table["requests"] > 0]
@@ -54,8 +56,11 @@ def traffic_summary(log: PredictionLog) -> dict[str, Any]:
         "latency_ms_scored": latency_percentiles(scored["latency_ms"]),
         "model_latency_ms": latency_percentiles(scored["model_latency_ms"]),
         "by_endpoint": {
-            str(endpoint): {"requests": len(group), "error_rate": round(float((group["status"] >= 400).mean()), 6),
-                            "latency_ms": latency_percentiles(group["latency_ms"])}
+            str(endpoint): {
+                "requests": len(group),
+                "error_rate": round(float((group["status"] >= 400).mean()), 6),
+                "latency_ms": latency_percentiles(group["latency_ms"]),
+            }
             for endpoint, group in requests.groupby("endpoint")
         },
     }

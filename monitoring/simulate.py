@@ -27,11 +27,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from inference.spec import FeatureSpec
-
-PREDICT_PATH = "/predict"
-BATCH_PATH = "/predict/batch"
-READY_PATH = "/ready"
+from contract.names import BATCH_PATH, PREDICT_PATH, READY_PATH
+from contract.spec import FeatureSpec
 
 
 @dataclass(frozen=True)
@@ -128,10 +125,13 @@ def to_payloads(frame: pd.DataFrame, spec: FeatureSpec) -> list[dict[str, Any]]:
     casts = {f.name: (str if f.is_categorical else int if f.dtype == "int64" else float) for f in spec.features}
     payloads = []
     for record in frame[spec.names].to_dict("records"):
-        payloads.append({
-            name: casts[name](value) for name, value in record.items()
-            if value is not None and not (isinstance(value, float) and np.isnan(value))
-        })
+        payloads.append(
+            {
+                name: casts[name](value)
+                for name, value in record.items()
+                if value is not None and not (isinstance(value, float) and np.isnan(value))
+            }
+        )
     return payloads
 
 
@@ -194,7 +194,7 @@ def send(
     """
     rng = np.random.default_rng(seed)
     if batch_size > 1:
-        bodies = [{"applicants": list(payloads[i:i + batch_size])} for i in range(0, len(payloads), batch_size)]
+        bodies = [{"applicants": list(payloads[i : i + batch_size])} for i in range(0, len(payloads), batch_size)]
         path = BATCH_PATH
     else:
         bodies, path = list(payloads), PREDICT_PATH
@@ -228,8 +228,10 @@ def send(
                 result.sent += 1
 
         start = time.perf_counter()
-        with (ThreadPoolExecutor(max_workers=concurrency) as pool,
-              tqdm(total=len(jobs), unit="req", desc=f"POST {path}", disable=not progress) as bar):
+        with (
+            ThreadPoolExecutor(max_workers=concurrency) as pool,
+            tqdm(total=len(jobs), unit="req", desc=f"POST {path}", disable=not progress) as bar,
+        ):
             for future in as_completed([pool.submit(post, job) for job in jobs]):
                 future.result()
                 bar.update()

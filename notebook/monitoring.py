@@ -68,8 +68,10 @@ spec = load_feature_spec(MODEL)
 log = load_logs(LOGS, spec)
 reference = load_reference(REFERENCE, spec)
 predictions, requests = log.predictions, log.requests
-print(f"{len(log.files)} log files, {len(requests)} requests, {len(predictions)} scored applicants, "
-      f"{log.skipped_lines} unreadable lines; reference: {len(reference)} rows")
+print(
+    f"{len(log.files)} log files, {len(requests)} requests, {len(predictions)} scored applicants, "
+    f"{log.skipped_lines} unreadable lines; reference: {len(reference)} rows"
+)
 requests.head()
 
 # %% [markdown]
@@ -77,18 +79,29 @@ requests.head()
 
 # %%
 traffic = traffic_summary(log)
-display(pd.DataFrame({
-    "requests": [traffic["requests"]],
-    "error rate": [f"{traffic['error_rate']:.2%}"],
-    **{f"latency {k} (ms)": [v] for k, v in traffic["latency_ms"].items()},
-    **{f"model {k} (ms)": [v] for k, v in traffic["model_latency_ms"].items()},
-    "decision rate": [f"{traffic['decision_rate']:.2%}"],
-}))
-display(pd.DataFrame({
-    endpoint: {"requests": e["requests"], "error rate": f"{e['error_rate']:.2%}",
-               **{f"latency {k} (ms)": v for k, v in e["latency_ms"].items()}}
-    for endpoint, e in traffic["by_endpoint"].items()
-}).T)
+display(
+    pd.DataFrame(
+        {
+            "requests": [traffic["requests"]],
+            "error rate": [f"{traffic['error_rate']:.2%}"],
+            **{f"latency {k} (ms)": [v] for k, v in traffic["latency_ms"].items()},
+            **{f"model {k} (ms)": [v] for k, v in traffic["model_latency_ms"].items()},
+            "decision rate": [f"{traffic['decision_rate']:.2%}"],
+        }
+    )
+)
+display(
+    pd.DataFrame(
+        {
+            endpoint: {
+                "requests": e["requests"],
+                "error rate": f"{e['error_rate']:.2%}",
+                **{f"latency {k} (ms)": v for k, v in e["latency_ms"].items()},
+            }
+            for endpoint, e in traffic["by_endpoint"].items()
+        }
+    ).T
+)
 
 # %%
 span = requests["ts"].max() - requests["ts"].min()
@@ -97,8 +110,9 @@ over_time = latency_over_time(requests, freq=freq)
 fig, (left, right) = plt.subplots(1, 2)
 over_time[["p50", "p95", "p99"]].plot(ax=left, marker=".", title=f"Request latency per {freq} (ms)")
 left.set_yscale("log")
-over_time["error_rate"].plot(ax=right, marker="o", drawstyle="steps-mid", color="tab:red",
-                             title=f"Error rate per {freq}")
+over_time["error_rate"].plot(
+    ax=right, marker="o", drawstyle="steps-mid", color="tab:red", title=f"Error rate per {freq}"
+)
 right.set(ylim=(0, max(0.05, over_time["error_rate"].max() * 1.2)))
 fig.autofmt_xdate()
 plt.show()
@@ -119,8 +133,14 @@ plt.show()
 
 # %%
 fig, (left, right) = plt.subplots(1, 2)
-left.hist([reference["probability"], predictions["probability"]], bins=40, density=True, histtype="step",
-          linewidth=1.5, label=["reference", "production"])
+left.hist(
+    [reference["probability"], predictions["probability"]],
+    bins=40,
+    density=True,
+    histtype="step",
+    linewidth=1.5,
+    label=["reference", "production"],
+)
 left.axvline(predictions["threshold"].dropna().iloc[0], color="k", ls="--", label="threshold")
 left.set(title="Probability of default", xlabel="probability")
 left.legend()
@@ -143,8 +163,14 @@ fig, axes = plt.subplots(2, 3, figsize=(13, 6))
 for ax, name in zip(axes.flat, numeric, strict=True):
     ref, cur = reference[name].dropna(), predictions[name].dropna()
     high = pd.concat([ref, cur]).quantile(0.99)
-    ax.hist([ref[ref <= high], cur[cur <= high]], bins=30, density=True, histtype="step", linewidth=1.5,
-            label=["reference", "production"])
+    ax.hist(
+        [ref[ref <= high], cur[cur <= high]],
+        bins=30,
+        density=True,
+        histtype="step",
+        linewidth=1.5,
+        label=["reference", "production"],
+    )
     ax.set_title(name, fontsize=10)
 axes.flat[0].legend()
 fig.tight_layout()
@@ -154,15 +180,20 @@ plt.show()
 categorical = ["NAME_EDUCATION_TYPE", "NAME_CONTRACT_TYPE", "NAME_INCOME_TYPE"]
 fig, axes = plt.subplots(1, 3, figsize=(13, 4))
 for ax, name in zip(axes, categorical, strict=True):
-    shares = pd.DataFrame({"reference": reference[name].value_counts(normalize=True),
-                           "production": predictions[name].value_counts(normalize=True)}).fillna(0)
+    shares = pd.DataFrame(
+        {
+            "reference": reference[name].value_counts(normalize=True),
+            "production": predictions[name].value_counts(normalize=True),
+        }
+    ).fillna(0)
     shares.sort_values("reference").tail(6).plot.barh(ax=ax, title=name)
 fig.tight_layout()
 plt.show()
 
 # %%
-missing = pd.DataFrame({"reference": reference[spec.names].isna().mean(),
-                        "production": predictions[spec.names].isna().mean()})
+missing = pd.DataFrame(
+    {"reference": reference[spec.names].isna().mean(), "production": predictions[spec.names].isna().mean()}
+)
 missing["change"] = missing["production"] - missing["reference"]
 top = missing.reindex(missing["change"].abs().sort_values(ascending=False).index).head(10)
 top[["reference", "production"]].plot.barh(title="Missing-value share: largest changes", figsize=(11, 4))
@@ -177,25 +208,34 @@ plt.show()
 # %%
 report = build_report(LOGS, REFERENCE, OUT, MODEL)
 summary = report.summary
-display(Markdown(
-    f"**{'Drift detected' if summary['drift_detected'] else 'No drift detected'}**: "
-    f"{summary['drifted_column_count']} of {summary['column_count']} columns drifted; "
-    f"score drift: {summary['score_drift']['drifted'] if summary['score_drift'] else 'n/a'}; "
-    f"missing-value drift in {len(summary['missing_value_drift'])} columns. "
-    f"Full report: `{report.html_path}`, summary: `{report.summary_path}`."
-))
+display(
+    Markdown(
+        f"**{'Drift detected' if summary['drift_detected'] else 'No drift detected'}**: "
+        f"{summary['drifted_column_count']} of {summary['column_count']} columns drifted; "
+        f"score drift: {summary['score_drift']['drifted'] if summary['score_drift'] else 'n/a'}; "
+        f"missing-value drift in {len(summary['missing_value_drift'])} columns. "
+        f"Full report: `{report.html_path}`, summary: `{report.summary_path}`."
+    )
+)
 display(pd.DataFrame(summary["drifted_columns"], columns=["column", "kind", "method", "score", "threshold"]))
 display(pd.DataFrame(summary["missing_value_drift"], columns=["column", "reference_share", "current_share"]))
 
 # %%
-scores = pd.DataFrame([
-    {"column": m["config"]["column"], "p_value": m["value"]}
-    for m in report.drift.snapshot.dict()["metrics"]
-    if m["config"]["type"].endswith(":ValueDrift")
-]).set_index("column")["p_value"].clip(lower=1e-300)
+scores = (
+    pd.DataFrame(
+        [
+            {"column": m["config"]["column"], "p_value": m["value"]}
+            for m in report.drift.snapshot.dict()["metrics"]
+            if m["config"]["type"].endswith(":ValueDrift")
+        ]
+    )
+    .set_index("column")["p_value"]
+    .clip(lower=1e-300)
+)
 strongest = scores.rename({"probability": "probability (model score)"}).sort_values().head(15).iloc[::-1]
-ax = (-np.log10(strongest)).plot.barh(title="Strongest drift signals (-log10 p-value)", figsize=(11, 4.5),
-                                      label="_nolegend_")
+ax = (-np.log10(strongest)).plot.barh(
+    title="Strongest drift signals (-log10 p-value)", figsize=(11, 4.5), label="_nolegend_"
+)
 ax.axvline(-np.log10(summary["config"]["threshold"]), color="k", ls="--", label="drift threshold")
 ax.legend()
 plt.show()

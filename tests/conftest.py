@@ -23,10 +23,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from contract.metadata import ModelMetadata
+from contract.spec import FeatureSpec
 from inference.app import create_app
-from inference.metadata import ModelMetadata
 from inference.settings import Settings
-from inference.spec import FeatureSpec
 
 REPO = Path(__file__).resolve().parents[1]
 API_KEYS = ("test-key-0123456789", "rotated-key-9876543210")

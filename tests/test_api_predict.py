@@ -12,11 +12,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-import inference.scorer
+import contract.scorer
+from contract.scorer import Scorer
+from contract.spec import FeatureSpec
 from inference.app import create_app
-from inference.scorer import Scorer
 from inference.settings import Settings
-from inference.spec import FeatureSpec
 
 
 def _reference(spec: FeatureSpec, path: Path) -> tuple[list[dict[str, Any]], np.ndarray, list[int]]:
@@ -95,7 +95,7 @@ def test_model_is_loaded_once(
 ) -> None:
     sessions: list[object] = []
     loads: list[object] = []
-    real_session, real_load = inference.scorer.ort.InferenceSession, Scorer.load
+    real_session, real_load = contract.scorer.ort.InferenceSession, Scorer.load
 
     def counting_session(*args: Any, **kwargs: Any) -> Any:
         sessions.append(args)
@@ -105,7 +105,7 @@ def test_model_is_loaded_once(
         loads.append(self)
         real_load(self)
 
-    monkeypatch.setattr(inference.scorer.ort, "InferenceSession", counting_session)
+    monkeypatch.setattr(contract.scorer.ort, "InferenceSession", counting_session)
     monkeypatch.setattr(Scorer, "load", counting_load)
     with TestClient(create_app(make_settings())) as client:
         for _ in range(20):

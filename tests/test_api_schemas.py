@@ -8,9 +8,8 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from inference.errors import InvalidInput
-from inference.schemas import RequestModels, build_request_models
-from inference.spec import FeatureSpec
+from contract.requests import RequestInvalid, RequestModels, build_request_models
+from contract.spec import FeatureSpec
 
 MAX_BATCH = 5
 
@@ -22,9 +21,9 @@ def models(spec: FeatureSpec) -> RequestModels:
 
 def _problems(models: RequestModels, body: Any, batch: bool = False) -> dict[str, str]:
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(RequestInvalid) as caught:
         models.parse_batch(raw) if batch else models.parse_applicant(raw)
-    return {detail.field: detail.problem for detail in caught.value.details}
+    return {p.field: p.problem for p in caught.value.problems}
 
 
 def _a_field(spec: FeatureSpec, *, categorical: bool, nullable: bool, dtype: str | None = None) -> str:

@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from contract.metadata import ModelMetadata
 from inference.app import create_app
-from inference.metadata import ModelMetadata
 from inference.settings import Settings
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inference.spec import FeatureSpec
+from contract.spec import FeatureSpec
 from training.data import DataError, load_application_csv
 from training.schema import DAYS_EMPLOYED_ANOMALY, ID_COLUMN, TARGET_COLUMN, build_feature_spec, load_schema
 from training.synthetic import TRUE_PROBABILITY_COLUMN, generate

@@ -13,9 +13,20 @@ def _results() -> pd.DataFrame:
     flags_by_shift = {"none": [False] * 9 + [True], "income": [True] * 10, "missing": [True] * 8 + [False] * 2}
     for shift, flags in flags_by_shift.items():
         for k, flagged in enumerate(flags):
-            rows.append({"config": TUNED, "size": 300, "shift": shift, "seed": k, "flagged": flagged,
-                         "features": flagged and shift != "missing", "drifted_columns": int(flagged),
-                         "score": None, "missing": flagged and shift == "missing", "seconds": 1.0})
+            rows.append(
+                {
+                    "config": TUNED,
+                    "size": 300,
+                    "shift": shift,
+                    "seed": k,
+                    "flagged": flagged,
+                    "features": flagged and shift != "missing",
+                    "drifted_columns": int(flagged),
+                    "score": None,
+                    "missing": flagged and shift == "missing",
+                    "seconds": 1.0,
+                }
+            )
     frame = pd.DataFrame(rows)
     frame.attrs.update(reference="generated", reference_rows=5000, scored=False)
     return frame

@@ -29,13 +29,32 @@ def _write_log(folder: Path, n: int, seed: int, shift: str = "none") -> Path:
     payloads = to_payloads(frame, SPEC)
     start = datetime(2026, 11, 25, 9, tzinfo=UTC).timestamp()
     entries = [
-        LogEntry(ts=start + i, request_id=f"r{seed}-{i}", endpoint="/predict", status=200, latency_s=0.002,
-                 model_version="1", model_latency_s=0.0004, threshold=0.08, inputs=[payload],
-                 probabilities=[float(p)], predictions=[int(p >= 0.08)])
+        LogEntry(
+            ts=start + i,
+            request_id=f"r{seed}-{i}",
+            endpoint="/predict",
+            status=200,
+            latency_s=0.002,
+            model_version="1",
+            model_latency_s=0.0004,
+            threshold=0.08,
+            inputs=[payload],
+            probabilities=[float(p)],
+            predictions=[int(p >= 0.08)],
+        )
         for i, (payload, p) in enumerate(zip(payloads, raw[TRUE_PROBABILITY_COLUMN], strict=True))
     ]
-    entries.append(LogEntry(ts=start + n, request_id="bad", endpoint="/predict", status=401, latency_s=0.0003,
-                            model_version="1", error="unauthorized"))
+    entries.append(
+        LogEntry(
+            ts=start + n,
+            request_id="bad",
+            endpoint="/predict",
+            status=401,
+            latency_s=0.0003,
+            model_version="1",
+            error="unauthorized",
+        )
+    )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"predictions-2026-11-25-host-{seed}.jsonl"
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for e in entries for r in e.records()))
@@ -53,8 +72,21 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _drift(logs: Path, reference: Path, out: Path, *extra: str) -> int:
-    return main(["drift", "--logs", str(logs), "--reference", str(reference), "--model", NO_MODEL,
-                 "--out", str(out), "--quick", *extra])
+    return main(
+        [
+            "drift",
+            "--logs",
+            str(logs),
+            "--reference",
+            str(reference),
+            "--model",
+            NO_MODEL,
+            "--out",
+            str(out),
+            "--quick",
+            *extra,
+        ]
+    )
 
 
 def test_no_drift_exits_0_and_writes_both_files(tmp_path: Path, reference: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -90,8 +122,15 @@ def test_input_errors_exit_2_with_one_line(tmp_path: Path, reference: Path, caps
         _write_log(logs, 5, seed=3)
         reference = tmp_path / "absent.parquet"
     elif case == "only errors":
-        entry = LogEntry(ts=0.0, request_id="x", endpoint="/predict", status=401, latency_s=0.001,
-                         model_version="1", error="unauthorized")
+        entry = LogEntry(
+            ts=0.0,
+            request_id="x",
+            endpoint="/predict",
+            status=401,
+            latency_s=0.001,
+            model_version="1",
+            error="unauthorized",
+        )
         (logs / "predictions-1970-01-01-h-1.jsonl").write_bytes(orjson.dumps(next(entry.records())) + b"\n")
 
     assert _drift(logs, reference, tmp_path / "out") == EXIT_USAGE
@@ -108,8 +147,13 @@ def test_bad_arguments_exit_2(capsys) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_the_module_runs_as_a_script() -> None:
-    done = subprocess.run([sys.executable, "-m", "monitoring", "--help"], capture_output=True, text=True,
-                          check=False, cwd=Path(__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-m", "monitoring", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert done.returncode == 0
     assert "drift" in done.stdout and "simulate" in done.stdout and "calibrate" in done.stdout
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inference.spec import FeatureSpec
+from contract.spec import FeatureSpec
 from monitoring.artifacts import PROBABILITY, load_feature_spec, typed_frame
 from monitoring.config import DriftConfig
 from monitoring.drift import _chi2_contingency, run_drift
@@ -23,11 +23,25 @@ from monitoring.simulate import apply_shift, combine
 from training.synthetic import TRUE_PROBABILITY_COLUMN, generate
 
 SPEC = load_feature_spec(None)
-SMALL = FeatureSpec(tuple(SPEC[name] for name in (
-    "NAME_CONTRACT_TYPE", "CODE_GENDER", "AMT_INCOME_TOTAL", "AMT_CREDIT", "NAME_EDUCATION_TYPE",
-    "ORGANIZATION_TYPE", "DAYS_BIRTH", "OWN_CAR_AGE", "FLAG_DOCUMENT_3", "EXT_SOURCE_1", "EXT_SOURCE_2",
-    "EXT_SOURCE_3",
-)))
+SMALL = FeatureSpec(
+    tuple(
+        SPEC[name]
+        for name in (
+            "NAME_CONTRACT_TYPE",
+            "CODE_GENDER",
+            "AMT_INCOME_TOTAL",
+            "AMT_CREDIT",
+            "NAME_EDUCATION_TYPE",
+            "ORGANIZATION_TYPE",
+            "DAYS_BIRTH",
+            "OWN_CAR_AGE",
+            "FLAG_DOCUMENT_3",
+            "EXT_SOURCE_1",
+            "EXT_SOURCE_2",
+            "EXT_SOURCE_3",
+        )
+    )
+)
 
 
 def _window(n: int, seed: int, shift: str = "none", spec: FeatureSpec = SPEC) -> pd.DataFrame:

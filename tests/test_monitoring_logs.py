@@ -28,14 +28,32 @@ def _ts(day: int, second: int) -> float:
 
 def _scored(request_id: str, ts: float, applicants: list[dict], endpoint: str = "/predict") -> LogEntry:
     n = len(applicants)
-    return LogEntry(ts=ts, request_id=request_id, endpoint=endpoint, status=200, latency_s=0.002 + 0.001 * n,
-                    model_version="1", model_latency_s=0.0005, threshold=0.08, inputs=applicants,
-                    probabilities=[0.05 * (i + 1) for i in range(n)], predictions=[i % 2 for i in range(n)])
+    return LogEntry(
+        ts=ts,
+        request_id=request_id,
+        endpoint=endpoint,
+        status=200,
+        latency_s=0.002 + 0.001 * n,
+        model_version="1",
+        model_latency_s=0.0005,
+        threshold=0.08,
+        inputs=applicants,
+        probabilities=[0.05 * (i + 1) for i in range(n)],
+        predictions=[i % 2 for i in range(n)],
+    )
 
 
 def _rejected(request_id: str, ts: float, status: int, error: str) -> LogEntry:
-    return LogEntry(ts=ts, request_id=request_id, endpoint="/predict", status=status, latency_s=0.0004,
-                    model_version="1", error=error, error_fields=["AMT_INCOME_TOTAL"] if status == 422 else [])
+    return LogEntry(
+        ts=ts,
+        request_id=request_id,
+        endpoint="/predict",
+        status=status,
+        latency_s=0.0004,
+        model_version="1",
+        error=error,
+        error_fields=["AMT_INCOME_TOTAL"] if status == 422 else [],
+    )
 
 
 def _write(path: Path, entries: list[LogEntry], tail: bytes = b"") -> None:
@@ -52,18 +70,28 @@ def log_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "logs"
     # Two days of process 11 on host a, one day of process 12 on host b (in a sub-folder, as
     # when logs from several machines are gathered), and a killed writer's truncated last line.
-    _write(folder / "predictions-2026-11-24-a-11.jsonl", [
-        _scored("r1", _ts(24, 1), applicants[0:1]),
-        _rejected("r2", _ts(24, 2), 401, "unauthorized"),
-    ])
-    _write(folder / "predictions-2026-11-25-a-11.jsonl", [
-        _scored("r3", _ts(25, 1), applicants[1:4], endpoint="/predict/batch"),
-        _rejected("r4", _ts(25, 3), 422, "validation_error"),
-    ], tail=b'{"ts": "2026-11-25T10:00:09+00:00", "request_id": "r9", "inp')
-    _write(folder / "host-b" / "predictions-2026-11-24-b-12.jsonl", [
-        _scored("r5", _ts(24, 5), applicants[4:5]),
-        _scored("r6", _ts(24, 0), applicants[5:6]),  # written out of order
-    ])
+    _write(
+        folder / "predictions-2026-11-24-a-11.jsonl",
+        [
+            _scored("r1", _ts(24, 1), applicants[0:1]),
+            _rejected("r2", _ts(24, 2), 401, "unauthorized"),
+        ],
+    )
+    _write(
+        folder / "predictions-2026-11-25-a-11.jsonl",
+        [
+            _scored("r3", _ts(25, 1), applicants[1:4], endpoint="/predict/batch"),
+            _rejected("r4", _ts(25, 3), 422, "validation_error"),
+        ],
+        tail=b'{"ts": "2026-11-25T10:00:09+00:00", "request_id": "r9", "inp',
+    )
+    _write(
+        folder / "host-b" / "predictions-2026-11-24-b-12.jsonl",
+        [
+            _scored("r5", _ts(24, 5), applicants[4:5]),
+            _scored("r6", _ts(24, 0), applicants[5:6]),  # written out of order
+        ],
+    )
     (folder / "notes.txt").write_text("not a log")
     return folder
 
@@ -84,7 +112,7 @@ def test_reads_every_file_once_per_applicant_and_request(log_dir: Path) -> None:
 def test_columns_are_typed_by_the_spec(log_dir: Path) -> None:
     predictions = load_logs(log_dir, SPEC).predictions
 
-    assert predictions.columns[:len(SPEC)].tolist() == SPEC.names
+    assert predictions.columns[: len(SPEC)].tolist() == SPEC.names
     for feature in SPEC.features:
         column = predictions[feature.name]
         if feature.is_categorical:
@@ -130,6 +158,6 @@ def test_a_log_of_rejected_calls_only_has_no_predictions(tmp_path: Path) -> None
     log = load_logs(tmp_path, SPEC)
 
     assert log.predictions.empty
-    assert log.predictions.columns[:len(SPEC)].tolist() == SPEC.names
+    assert log.predictions.columns[: len(SPEC)].tolist() == SPEC.names
     assert log.error_rate == 1.0
     assert traffic_summary(log)["decision_rate"] is None

@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
-from inference.schemas import build_request_models
+from contract.requests import build_request_models
 from monitoring.artifacts import load_feature_spec
 from monitoring.simulate import SHIFTS, Shift, apply_shift, combine, draw_applicants, send, to_payloads
 
@@ -75,10 +75,11 @@ def test_payloads_pass_the_apis_own_validation() -> None:
 
     for payload in payloads:
         assert all(value is not None for value in payload.values())
-        models.parse_applicant(orjson.dumps(payload))  # raises InvalidInput if the API would say 422
+        models.parse_applicant(orjson.dumps(payload))  # raises RequestInvalid if the API would say 422
     assert isinstance(payloads[0]["DAYS_BIRTH"], int)
-    assert all("EXT_SOURCE_3" not in p for p, missing in zip(payloads, frame["EXT_SOURCE_3"].isna(), strict=True)
-               if missing)
+    assert all(
+        "EXT_SOURCE_3" not in p for p, missing in zip(payloads, frame["EXT_SOURCE_3"].isna(), strict=True) if missing
+    )
 
 
 def _fake_api(seen: list[tuple[str, dict, str]]) -> httpx.MockTransport:
@@ -101,8 +102,9 @@ def _fake_api(seen: list[tuple[str, dict, str]]) -> httpx.MockTransport:
 def test_send_posts_every_applicant_and_counts_statuses() -> None:
     seen: list[tuple[str, dict, str]] = []
     payloads = to_payloads(draw_applicants(60, seed=7, spec=SPEC), SPEC)
-    result = send("http://api", "k", payloads, concurrency=3, invalid_share=0.3, seed=1, progress=False,
-                  transport=_fake_api(seen))
+    result = send(
+        "http://api", "k", payloads, concurrency=3, invalid_share=0.3, seed=1, progress=False, transport=_fake_api(seen)
+    )
 
     assert result.sent == len(seen) == 60
     assert {path for path, _, _ in seen} == {"/predict"}

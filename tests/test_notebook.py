@@ -32,8 +32,10 @@ API_KEY = "notebook-test-key"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (ROOT / "inference" / "app.py").is_file() or not MODEL.is_file() or not REFERENCE.is_file(),
-                       reason="needs the app and the exported model"),
+    pytest.mark.skipif(
+        not (ROOT / "inference" / "app.py").is_file() or not MODEL.is_file() or not REFERENCE.is_file(),
+        reason="needs the app and the exported model",
+    ),
 ]
 
 
@@ -73,8 +75,20 @@ def test_the_simulator_drives_the_real_app(served: Served) -> None:
 
 
 def test_the_cli_flags_the_shifted_traffic(served: Served, tmp_path: Path) -> None:
-    code = main(["drift", "--logs", str(served.logs), "--reference", str(REFERENCE), "--model", str(MODEL),
-                 "--out", str(tmp_path), "--quick"])
+    code = main(
+        [
+            "drift",
+            "--logs",
+            str(served.logs),
+            "--reference",
+            str(REFERENCE),
+            "--model",
+            str(MODEL),
+            "--out",
+            str(tmp_path),
+            "--quick",
+        ]
+    )
     assert code == EXIT_DRIFT
 
 
@@ -82,12 +96,17 @@ def test_the_notebook_runs_top_to_bottom(served: Served, tmp_path: Path, monkeyp
     from nbclient import NotebookClient
 
     out = tmp_path / "reports"
-    for name, value in {"MONITORING_LOGS": served.logs, "MONITORING_REFERENCE": REFERENCE,
-                        "MONITORING_MODEL": MODEL, "MONITORING_OUT": out}.items():
+    for name, value in {
+        "MONITORING_LOGS": served.logs,
+        "MONITORING_REFERENCE": REFERENCE,
+        "MONITORING_MODEL": MODEL,
+        "MONITORING_OUT": out,
+    }.items():
         monkeypatch.setenv(name, str(value))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    client = NotebookClient(notebook, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    )
     try:
         client.execute()  # raises CellExecutionError, with the cell and traceback, on any error
     finally:

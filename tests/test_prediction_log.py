@@ -19,8 +19,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from contract.metadata import ModelMetadata
 from inference.app import create_app
-from inference.metadata import ModelMetadata
 from inference.prediction_log import LogEntry, PredictionLog
 from inference.settings import Settings
 

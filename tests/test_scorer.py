@@ -10,9 +10,9 @@ import numpy as np
 import onnx
 import pytest
 
-from inference.metadata import INPUT_NAME, PROBABILITY_OUTPUT, ModelMetadata
-from inference.scorer import ModelLoadError, Scorer
-from inference.spec import FeatureSpec
+from contract.metadata import INPUT_NAME, PROBABILITY_OUTPUT, ModelMetadata
+from contract.scorer import ModelLoadError, Scorer
+from contract.spec import FeatureSpec
 
 
 @pytest.fixture(scope="module")

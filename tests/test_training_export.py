@@ -14,9 +14,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 import export.run as export_run
+from contract.metadata import ModelMetadata
 from export.__main__ import main as export_main
 from export.parity import ParityError, compare, onnx_probabilities, records
-from inference.metadata import ModelMetadata
 from training.schema import build_feature_spec
 from training.synthetic import generate
 from training.threshold import best_threshold, business_cost
@@ -37,12 +37,19 @@ class Trained:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     root = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    config = TrainConfig(n_rows=12_000, seed=1, tracking_uri=uri, reference_rows=500,
-                         early_stopping_rounds=20, lgbm_params={"n_estimators": 80})
+    config = TrainConfig(
+        n_rows=12_000,
+        seed=1,
+        tracking_uri=uri,
+        reference_rows=500,
+        early_stopping_rounds=20,
+        lgbm_params={"n_estimators": 80},
+    )
     result = train(config)
     models_dir = root / "models"
-    exported = export_run.export_model(f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}", models_dir, parity_rows=5_000,
-                                       tracking_uri=uri)
+    exported = export_run.export_model(
+        f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}", models_dir, parity_rows=5_000, tracking_uri=uri
+    )
     return Trained(result, uri, models_dir, exported)
 
 
@@ -92,16 +99,19 @@ def test_reference_sample_carries_the_models_scores(trained: Trained) -> None:
 
 def test_model_behaviour_better_external_scores_lower_risk(trained: Trained) -> None:
     frame = generate(2_000, seed=5)[SPEC.names]
-    better = frame.assign(EXT_SOURCE_2=np.clip(frame["EXT_SOURCE_2"] + 0.25, None, 0.85),
-                          EXT_SOURCE_3=np.clip(frame["EXT_SOURCE_3"] + 0.25, None, 0.89))
+    better = frame.assign(
+        EXT_SOURCE_2=np.clip(frame["EXT_SOURCE_2"] + 0.25, None, 0.85),
+        EXT_SOURCE_3=np.clip(frame["EXT_SOURCE_3"] + 0.25, None, 0.89),
+    )
     pipeline = trained.result.pipeline
     before, after = pipeline.predict_proba(frame)[:, 1], pipeline.predict_proba(better)[:, 1]
     assert after.mean() < before.mean()
     assert np.mean(after - before > 0.02) < 0.01  # a better score almost never raises risk much
 
 
-def test_export_refuses_an_altered_graph_and_writes_nothing(trained: Trained, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_export_refuses_an_altered_graph_and_writes_nothing(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real_to_onnx = export_run.to_onnx
 
     def tampered(pipeline):  # type: ignore[no-untyped-def]
@@ -116,15 +126,25 @@ def test_export_refuses_an_altered_graph_and_writes_nothing(trained: Trained, tm
     monkeypatch.setattr(export_run, "to_onnx", tampered)
     out = tmp_path / "models"
     with pytest.raises(ParityError, match="refused"):
-        export_run.export_model(f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}", out, parity_rows=3_000,
-                                tracking_uri=trained.tracking_uri)
+        export_run.export_model(
+            f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}", out, parity_rows=3_000, tracking_uri=trained.tracking_uri
+        )
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_export_cli_fails_clearly_on_an_unknown_model(trained: Trained, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    code = export_main(["--model-uri", "models:/no-such-model@champion", "--out", str(tmp_path),
-                        "--tracking-uri", trained.tracking_uri])
+def test_export_cli_fails_clearly_on_an_unknown_model(
+    trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = export_main(
+        [
+            "--model-uri",
+            "models:/no-such-model@champion",
+            "--out",
+            str(tmp_path),
+            "--tracking-uri",
+            trained.tracking_uri,
+        ]
+    )
     assert code == 2
     assert "cannot export models:/no-such-model@champion" in capsys.readouterr().err
 

@@ -21,8 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-trees", type=int, help="upper bound on trees (early stopping picks fewer)")
     args = parser.parse_args(argv)
 
-    config = TrainConfig(data_path=args.data, n_rows=args.rows, seed=args.seed,
-                         tracking_uri=args.tracking_uri, model_name=args.model_name)
+    config = TrainConfig(
+        data_path=args.data,
+        n_rows=args.rows,
+        seed=args.seed,
+        tracking_uri=args.tracking_uri,
+        model_name=args.model_name,
+    )
     if args.max_trees:
         config.lgbm_params["n_estimators"] = args.max_trees
     try:

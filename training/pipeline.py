@@ -2,7 +2,7 @@
 
 Every step after `encode` works on float32 matrices and has an ONNX converter (see
 `export/convert.py`), so the exported graph reproduces it exactly. `encode` is the training
-twin of the API's `inference.encoding.RowEncoder`: both map a categorical value to the index
+twin of the API's `contract.encoding.RowEncoder`: both map a categorical value to the index
 of its level in the feature spec and a missing value to NaN; the export proves they agree.
 """
 
@@ -16,7 +16,7 @@ from lightgbm import LGBMClassifier
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 
-from inference.spec import FeatureSpec
+from contract.spec import FeatureSpec
 from training.schema import DAYS_EMPLOYED_ANOMALY
 
 # Ratios added by FeatureEngineer: name -> (numerator, denominator).

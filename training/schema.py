@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from inference.spec import Feature, FeatureSpec
+from contract.spec import Feature, FeatureSpec
 
 SCHEMA_PATH = Path(__file__).with_name("home_credit_schema.json")
 ID_COLUMN = "SK_ID_CURR"
@@ -66,11 +66,15 @@ _DESCRIPTIONS: dict[str, str] = {
 }
 
 _PATTERNS: list[tuple[str, str]] = [
-    (r"^(REG|LIVE)_(REGION|CITY)_NOT_(LIVE|WORK)_(REGION|CITY)$",
-     "Flag (1/0): the client's registration, live and work addresses differ at this level"),
+    (
+        r"^(REG|LIVE)_(REGION|CITY)_NOT_(LIVE|WORK)_(REGION|CITY)$",
+        "Flag (1/0): the client's registration, live and work addresses differ at this level",
+    ),
     (r"^FLAG_DOCUMENT_(\d+)$", "Client provided document {0} (1/0)"),
-    (r"^(OBS|DEF)_(30|60)_CNT_SOCIAL_CIRCLE$",
-     "Observations of the client's social surroundings ({0}: observed / defaulted, {1} days past due)"),
+    (
+        r"^(OBS|DEF)_(30|60)_CNT_SOCIAL_CIRCLE$",
+        "Observations of the client's social surroundings ({0}: observed / defaulted, {1} days past due)",
+    ),
     (r"^AMT_REQ_CREDIT_BUREAU_(\w+)$", "Enquiries to the credit bureau about the client in the last {0}"),
     (r"^(\w+)_(AVG|MODE|MEDI)$", "Normalised statistic of the client's building: {0} ({1})"),
 ]

@@ -28,53 +28,155 @@ _LEVEL_SHARES: dict[str, dict[str, float]] = {
     "CODE_GENDER": {"F": 0.658, "M": 0.34199, "XNA": 0.00001},
     "FLAG_OWN_CAR": {"N": 0.66, "Y": 0.34},
     "FLAG_OWN_REALTY": {"N": 0.306, "Y": 0.694},
-    "NAME_TYPE_SUITE": {"Unaccompanied": 0.811, "Family": 0.131, "Spouse, partner": 0.037,
-                        "Children": 0.011, "Other_B": 0.0058, "Other_A": 0.0028, "Group of people": 0.0004},
-    "NAME_EDUCATION_TYPE": {"Secondary / secondary special": 0.71, "Higher education": 0.243,
-                            "Incomplete higher": 0.034, "Lower secondary": 0.0125, "Academic degree": 0.0005},
-    "NAME_FAMILY_STATUS": {"Married": 0.639, "Single / not married": 0.148, "Civil marriage": 0.097,
-                           "Separated": 0.064, "Widow": 0.05199, "Unknown": 0.00001},
-    "NAME_HOUSING_TYPE": {"House / apartment": 0.887, "With parents": 0.048, "Municipal apartment": 0.036,
-                          "Rented apartment": 0.016, "Office apartment": 0.0085, "Co-op apartment": 0.0045},
-    "WEEKDAY_APPR_PROCESS_START": {"TUESDAY": 0.175, "WEDNESDAY": 0.169, "MONDAY": 0.165, "THURSDAY": 0.164,
-                                   "FRIDAY": 0.164, "SATURDAY": 0.11, "SUNDAY": 0.053},
-    "OCCUPATION_TYPE": {"Laborers": 0.261, "Sales staff": 0.152, "Core staff": 0.131, "Managers": 0.101,
-                        "Drivers": 0.088, "High skill tech staff": 0.054, "Accountants": 0.047,
-                        "Medicine staff": 0.04, "Security staff": 0.032, "Cooking staff": 0.028,
-                        "Cleaning staff": 0.022, "Private service staff": 0.013, "Low-skill Laborers": 0.010,
-                        "Waiters/barmen staff": 0.0065, "Secretaries": 0.0062, "Realty agents": 0.0036,
-                        "HR staff": 0.0027, "IT staff": 0.0025},
-    "ORGANIZATION_TYPE": {"Business Entity Type 3": 0.27, "Self-employed": 0.152, "Other": 0.066,
-                          "Medicine": 0.045, "Business Entity Type 2": 0.042, "Government": 0.041,
-                          "School": 0.035, "Trade: type 7": 0.031, "Kindergarten": 0.027,
-                          "Construction": 0.027},
-    "FONDKAPREMONT_MODE": {"reg oper account": 0.76, "reg oper spec account": 0.124,
-                           "not specified": 0.058, "org spec account": 0.058},
+    "NAME_TYPE_SUITE": {
+        "Unaccompanied": 0.811,
+        "Family": 0.131,
+        "Spouse, partner": 0.037,
+        "Children": 0.011,
+        "Other_B": 0.0058,
+        "Other_A": 0.0028,
+        "Group of people": 0.0004,
+    },
+    "NAME_EDUCATION_TYPE": {
+        "Secondary / secondary special": 0.71,
+        "Higher education": 0.243,
+        "Incomplete higher": 0.034,
+        "Lower secondary": 0.0125,
+        "Academic degree": 0.0005,
+    },
+    "NAME_FAMILY_STATUS": {
+        "Married": 0.639,
+        "Single / not married": 0.148,
+        "Civil marriage": 0.097,
+        "Separated": 0.064,
+        "Widow": 0.05199,
+        "Unknown": 0.00001,
+    },
+    "NAME_HOUSING_TYPE": {
+        "House / apartment": 0.887,
+        "With parents": 0.048,
+        "Municipal apartment": 0.036,
+        "Rented apartment": 0.016,
+        "Office apartment": 0.0085,
+        "Co-op apartment": 0.0045,
+    },
+    "WEEKDAY_APPR_PROCESS_START": {
+        "TUESDAY": 0.175,
+        "WEDNESDAY": 0.169,
+        "MONDAY": 0.165,
+        "THURSDAY": 0.164,
+        "FRIDAY": 0.164,
+        "SATURDAY": 0.11,
+        "SUNDAY": 0.053,
+    },
+    "OCCUPATION_TYPE": {
+        "Laborers": 0.261,
+        "Sales staff": 0.152,
+        "Core staff": 0.131,
+        "Managers": 0.101,
+        "Drivers": 0.088,
+        "High skill tech staff": 0.054,
+        "Accountants": 0.047,
+        "Medicine staff": 0.04,
+        "Security staff": 0.032,
+        "Cooking staff": 0.028,
+        "Cleaning staff": 0.022,
+        "Private service staff": 0.013,
+        "Low-skill Laborers": 0.010,
+        "Waiters/barmen staff": 0.0065,
+        "Secretaries": 0.0062,
+        "Realty agents": 0.0036,
+        "HR staff": 0.0027,
+        "IT staff": 0.0025,
+    },
+    "ORGANIZATION_TYPE": {
+        "Business Entity Type 3": 0.27,
+        "Self-employed": 0.152,
+        "Other": 0.066,
+        "Medicine": 0.045,
+        "Business Entity Type 2": 0.042,
+        "Government": 0.041,
+        "School": 0.035,
+        "Trade: type 7": 0.031,
+        "Kindergarten": 0.027,
+        "Construction": 0.027,
+    },
+    "FONDKAPREMONT_MODE": {
+        "reg oper account": 0.76,
+        "reg oper spec account": 0.124,
+        "not specified": 0.058,
+        "org spec account": 0.058,
+    },
     "HOUSETYPE_MODE": {"block of flats": 0.98, "specific housing": 0.01, "terraced house": 0.01},
-    "WALLSMATERIAL_MODE": {"Panel": 0.43, "Stone, brick": 0.42, "Block": 0.06, "Wooden": 0.035,
-                           "Mixed": 0.015, "Monolithic": 0.012, "Others": 0.008},
+    "WALLSMATERIAL_MODE": {
+        "Panel": 0.43,
+        "Stone, brick": 0.42,
+        "Block": 0.06,
+        "Wooden": 0.035,
+        "Mixed": 0.015,
+        "Monolithic": 0.012,
+        "Others": 0.008,
+    },
     "EMERGENCYSTATE_MODE": {"No": 0.985, "Yes": 0.015},
 }
-_WORKING_INCOME_SHARES = {"Working": 0.63, "Commercial associate": 0.284, "State servant": 0.0855,
-                          "Student": 0.0002, "Businessman": 0.0001, "Maternity leave": 0.0002}
+_WORKING_INCOME_SHARES = {
+    "Working": 0.63,
+    "Commercial associate": 0.284,
+    "State servant": 0.0855,
+    "Student": 0.0002,
+    "Businessman": 0.0001,
+    "Maternity leave": 0.0002,
+}
 _FLAG_RATES = {
-    "FLAG_MOBIL": 0.999997, "FLAG_WORK_PHONE": 0.2, "FLAG_CONT_MOBILE": 0.998, "FLAG_PHONE": 0.281,
-    "FLAG_EMAIL": 0.057, "REG_REGION_NOT_LIVE_REGION": 0.015, "REG_REGION_NOT_WORK_REGION": 0.051,
-    "LIVE_REGION_NOT_WORK_REGION": 0.041, "REG_CITY_NOT_LIVE_CITY": 0.078, "REG_CITY_NOT_WORK_CITY": 0.23,
-    "LIVE_CITY_NOT_WORK_CITY": 0.18, "FLAG_DOCUMENT_2": 0.00004, "FLAG_DOCUMENT_3": 0.71,
-    "FLAG_DOCUMENT_4": 0.00008, "FLAG_DOCUMENT_5": 0.015, "FLAG_DOCUMENT_6": 0.088, "FLAG_DOCUMENT_7": 0.0002,
-    "FLAG_DOCUMENT_8": 0.081, "FLAG_DOCUMENT_9": 0.0039, "FLAG_DOCUMENT_10": 0.00002,
-    "FLAG_DOCUMENT_11": 0.0039, "FLAG_DOCUMENT_12": 0.00001, "FLAG_DOCUMENT_13": 0.0035,
-    "FLAG_DOCUMENT_14": 0.0029, "FLAG_DOCUMENT_15": 0.0012, "FLAG_DOCUMENT_16": 0.0099,
-    "FLAG_DOCUMENT_17": 0.0003, "FLAG_DOCUMENT_18": 0.0081, "FLAG_DOCUMENT_19": 0.0006,
-    "FLAG_DOCUMENT_20": 0.0005, "FLAG_DOCUMENT_21": 0.0003,
+    "FLAG_MOBIL": 0.999997,
+    "FLAG_WORK_PHONE": 0.2,
+    "FLAG_CONT_MOBILE": 0.998,
+    "FLAG_PHONE": 0.281,
+    "FLAG_EMAIL": 0.057,
+    "REG_REGION_NOT_LIVE_REGION": 0.015,
+    "REG_REGION_NOT_WORK_REGION": 0.051,
+    "LIVE_REGION_NOT_WORK_REGION": 0.041,
+    "REG_CITY_NOT_LIVE_CITY": 0.078,
+    "REG_CITY_NOT_WORK_CITY": 0.23,
+    "LIVE_CITY_NOT_WORK_CITY": 0.18,
+    "FLAG_DOCUMENT_2": 0.00004,
+    "FLAG_DOCUMENT_3": 0.71,
+    "FLAG_DOCUMENT_4": 0.00008,
+    "FLAG_DOCUMENT_5": 0.015,
+    "FLAG_DOCUMENT_6": 0.088,
+    "FLAG_DOCUMENT_7": 0.0002,
+    "FLAG_DOCUMENT_8": 0.081,
+    "FLAG_DOCUMENT_9": 0.0039,
+    "FLAG_DOCUMENT_10": 0.00002,
+    "FLAG_DOCUMENT_11": 0.0039,
+    "FLAG_DOCUMENT_12": 0.00001,
+    "FLAG_DOCUMENT_13": 0.0035,
+    "FLAG_DOCUMENT_14": 0.0029,
+    "FLAG_DOCUMENT_15": 0.0012,
+    "FLAG_DOCUMENT_16": 0.0099,
+    "FLAG_DOCUMENT_17": 0.0003,
+    "FLAG_DOCUMENT_18": 0.0081,
+    "FLAG_DOCUMENT_19": 0.0006,
+    "FLAG_DOCUMENT_20": 0.0005,
+    "FLAG_DOCUMENT_21": 0.0003,
 }
 # Mean of each building statistic (the _AVG, _MODE and _MEDI variants share it).
 _BUILDING_MEANS = {
-    "APARTMENTS": 0.117, "BASEMENTAREA": 0.088, "YEARS_BEGINEXPLUATATION": 0.977, "YEARS_BUILD": 0.752,
-    "COMMONAREA": 0.045, "ELEVATORS": 0.079, "ENTRANCES": 0.15, "FLOORSMAX": 0.226, "FLOORSMIN": 0.232,
-    "LANDAREA": 0.066, "LIVINGAPARTMENTS": 0.101, "LIVINGAREA": 0.107, "NONLIVINGAPARTMENTS": 0.009,
-    "NONLIVINGAREA": 0.028, "TOTALAREA": 0.103,
+    "APARTMENTS": 0.117,
+    "BASEMENTAREA": 0.088,
+    "YEARS_BEGINEXPLUATATION": 0.977,
+    "YEARS_BUILD": 0.752,
+    "COMMONAREA": 0.045,
+    "ELEVATORS": 0.079,
+    "ENTRANCES": 0.15,
+    "FLOORSMAX": 0.226,
+    "FLOORSMIN": 0.232,
+    "LANDAREA": 0.066,
+    "LIVINGAPARTMENTS": 0.101,
+    "LIVINGAREA": 0.107,
+    "NONLIVINGAPARTMENTS": 0.009,
+    "NONLIVINGAREA": 0.028,
+    "TOTALAREA": 0.103,
 }
 _BUREAU_MEANS = {"HOUR": 0.0064, "DAY": 0.007, "WEEK": 0.034, "MON": 0.267, "QRT": 0.265, "YEAR": 1.9}
 
@@ -90,9 +192,16 @@ _NOISE_SD = 0.6
 
 
 def default_probability(
-    ext1: np.ndarray, ext2: np.ndarray, ext3: np.ndarray, age_years: np.ndarray,
-    years_employed: np.ndarray, credit_to_annuity: np.ndarray, male: np.ndarray,
-    higher_education: np.ndarray, own_car: np.ndarray, noise: np.ndarray,
+    ext1: np.ndarray,
+    ext2: np.ndarray,
+    ext3: np.ndarray,
+    age_years: np.ndarray,
+    years_employed: np.ndarray,
+    credit_to_annuity: np.ndarray,
+    male: np.ndarray,
+    higher_education: np.ndarray,
+    own_car: np.ndarray,
+    noise: np.ndarray,
 ) -> np.ndarray:
     """True probability of default, from a handful of features and an unobserved noise term.
 
@@ -139,8 +248,16 @@ def generate(n_rows: int, seed: int = 0, progress: Callable[[str], None] | None 
     levels = {name: col["levels"] for name, col in schema.items() if col["kind"] == "categorical"}
 
     say(f"generating {n:,} synthetic applications (seed {seed})")
-    for name in ("NAME_CONTRACT_TYPE", "CODE_GENDER", "FLAG_OWN_CAR", "FLAG_OWN_REALTY",
-                 "NAME_EDUCATION_TYPE", "NAME_FAMILY_STATUS", "NAME_HOUSING_TYPE", "WEEKDAY_APPR_PROCESS_START"):
+    for name in (
+        "NAME_CONTRACT_TYPE",
+        "CODE_GENDER",
+        "FLAG_OWN_CAR",
+        "FLAG_OWN_REALTY",
+        "NAME_EDUCATION_TYPE",
+        "NAME_FAMILY_STATUS",
+        "NAME_HOUSING_TYPE",
+        "WEEKDAY_APPR_PROCESS_START",
+    ):
         cols[name] = _choice(rng, levels[name], _LEVEL_SHARES[name], n)
 
     # Who the client is: age first, then pensioners (the 365243 placeholder) among the older.
@@ -177,8 +294,11 @@ def generate(n_rows: int, seed: int = 0, progress: Callable[[str], None] | None 
     children[rare] = rng.integers(6, 20, rare.sum())
     cols["CNT_CHILDREN"] = children.astype(np.int64)
     cols["CNT_FAM_MEMBERS"] = np.clip(1.0 + married + children, 1.0, 20.0)
-    cols["NAME_TYPE_SUITE"] = _mask(rng, _choice(rng, levels["NAME_TYPE_SUITE"], _LEVEL_SHARES["NAME_TYPE_SUITE"], n),
-                                    schema["NAME_TYPE_SUITE"]["missing_rate"])
+    cols["NAME_TYPE_SUITE"] = _mask(
+        rng,
+        _choice(rng, levels["NAME_TYPE_SUITE"], _LEVEL_SHARES["NAME_TYPE_SUITE"], n),
+        schema["NAME_TYPE_SUITE"]["missing_rate"],
+    )
 
     say("  amounts, regions and external scores")
     higher_education = np.isin(cols["NAME_EDUCATION_TYPE"], ["Higher education", "Academic degree"])
@@ -254,8 +374,12 @@ def generate(n_rows: int, seed: int = 0, progress: Callable[[str], None] | None 
     obs60 = np.minimum(obs30 + (rng.random(n) < 0.02), 344)
     def30 = np.minimum(rng.binomial(obs30.astype(np.int64), 0.1), 34).astype(float)
     def60 = np.minimum(np.minimum(def30, rng.binomial(obs60.astype(np.int64), 0.07)), 24).astype(float)
-    for name, values in (("OBS_30_CNT_SOCIAL_CIRCLE", obs30), ("DEF_30_CNT_SOCIAL_CIRCLE", def30),
-                         ("OBS_60_CNT_SOCIAL_CIRCLE", obs60), ("DEF_60_CNT_SOCIAL_CIRCLE", def60)):
+    for name, values in (
+        ("OBS_30_CNT_SOCIAL_CIRCLE", obs30),
+        ("DEF_30_CNT_SOCIAL_CIRCLE", def30),
+        ("OBS_60_CNT_SOCIAL_CIRCLE", obs60),
+        ("DEF_60_CNT_SOCIAL_CIRCLE", def60),
+    ):
         cols[name] = np.where(social_missing, np.nan, values)
 
     bureau_missing = rng.random(n) < schema["AMT_REQ_CREDIT_BUREAU_YEAR"]["missing_rate"]
@@ -267,8 +391,16 @@ def generate(n_rows: int, seed: int = 0, progress: Callable[[str], None] | None 
     say("  default outcomes from the known risk function")
     noise = rng.normal(0, _NOISE_SD, n)
     true_p = default_probability(
-        ext1, ext2, ext3, age_years, np.where(not_employed, 0.0, years_employed), credit / annuity,
-        (cols["CODE_GENDER"] == "M").astype(float), higher_education.astype(float), own_car.astype(float), noise,
+        ext1,
+        ext2,
+        ext3,
+        age_years,
+        np.where(not_employed, 0.0, years_employed),
+        credit / annuity,
+        (cols["CODE_GENDER"] == "M").astype(float),
+        higher_education.astype(float),
+        own_car.astype(float),
+        noise,
     )
     target = (rng.random(n) < true_p).astype(np.int64)
 

@@ -18,7 +18,8 @@ from mlflow.models import infer_signature
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from inference.spec import FeatureSpec
+from contract.names import REGISTERED_MODEL_NAME
+from contract.spec import FeatureSpec
 from training.data import load_application_csv, split
 from training.pipeline import DEFAULT_LGBM_PARAMS, build_pipeline, build_preprocessing
 from training.schema import ID_COLUMN, TARGET_COLUMN, build_feature_spec
@@ -26,7 +27,7 @@ from training.synthetic import TRUE_PROBABILITY_COLUMN, generate
 from training.threshold import best_threshold, business_cost
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-MODEL_NAME = "credit-scoring"
+MODEL_NAME = REGISTERED_MODEL_NAME
 CHAMPION_ALIAS = "champion"
 REFERENCE_ARTIFACT = "reference/reference_sample.parquet"
 FEATURE_SPEC_ARTIFACT = "feature_spec.json"
@@ -86,8 +87,10 @@ def train(config: TrainConfig) -> TrainResult:
     """Train, evaluate, log to MLflow and register the model as `<name>@champion`."""
     frame, source = load_data(config)
     train_df, valid_df, test_df = split(frame, config.seed)
-    say(f"data {source}: train {len(train_df):,}, validation {len(valid_df):,}, test {len(test_df):,} rows, "
-        f"default rate {frame[TARGET_COLUMN].mean():.2%}")
+    say(
+        f"data {source}: train {len(train_df):,}, validation {len(valid_df):,}, test {len(test_df):,} rows, "
+        f"default rate {frame[TARGET_COLUMN].mean():.2%}"
+    )
 
     spec = build_feature_spec()
     preprocessing = build_preprocessing(spec)
@@ -97,11 +100,17 @@ def train(config: TrainConfig) -> TrainResult:
 
     params = {**DEFAULT_LGBM_PARAMS, "random_state": config.seed, **config.lgbm_params}
     model = lgb.LGBMClassifier(**params)
-    say(f"training LightGBM (up to {params['n_estimators']} trees, early stopping after "
-        f"{config.early_stopping_rounds} rounds without progress)")
+    say(
+        f"training LightGBM (up to {params['n_estimators']} trees, early stopping after "
+        f"{config.early_stopping_rounds} rounds without progress)"
+    )
     started = time.perf_counter()
     model.fit(
-        x_train, y_train, eval_X=(x_valid,), eval_y=(y_valid,), eval_metric="auc",
+        x_train,
+        y_train,
+        eval_X=(x_valid,),
+        eval_y=(y_valid,),
+        eval_metric="auc",
         callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False), lgb.log_evaluation(100)],
     )
     fit_seconds = time.perf_counter() - started
@@ -127,17 +136,26 @@ def train(config: TrainConfig) -> TrainResult:
     }
     if TRUE_PROBABILITY_COLUMN in test_df:
         metrics["oracle_auc_test"] = float(roc_auc_score(y_test, test_df[TRUE_PROBABILITY_COLUMN]))
-    say("AUC test {auc_test:.4f} (oracle {o}), threshold {threshold:.4f}, cost on test {business_cost_test:.0f} "
+    say(
+        "AUC test {auc_test:.4f} (oracle {o}), threshold {threshold:.4f}, cost on test {business_cost_test:.0f} "
         "(at 0.5: {business_cost_test_at_0_5:.0f}), refusal rate {refusal_rate_test:.1%}".format(
-            o=f"{metrics['oracle_auc_test']:.4f}" if "oracle_auc_test" in metrics else "n/a", **metrics))
+            o=f"{metrics['oracle_auc_test']:.4f}" if "oracle_auc_test" in metrics else "n/a", **metrics
+        )
+    )
 
     run_id, version = log_and_register(config, pipeline, spec, params, metrics, source, train_df, test_df)
     return TrainResult(run_id, version, metrics, pipeline)
 
 
 def log_and_register(
-    config: TrainConfig, pipeline: Pipeline, spec: FeatureSpec, params: dict[str, Any], metrics: dict[str, float],
-    source: str, train_df: pd.DataFrame, test_df: pd.DataFrame,
+    config: TrainConfig,
+    pipeline: Pipeline,
+    spec: FeatureSpec,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    source: str,
+    train_df: pd.DataFrame,
+    test_df: pd.DataFrame,
 ) -> tuple[str, str]:
     uri = config.tracking_uri or default_tracking_uri()
     mlflow.set_tracking_uri(uri)
@@ -154,8 +172,14 @@ def log_and_register(
     features = _features(train_df)
     example = features.head(5)
     with mlflow.start_run(run_name=f"lgbm-{source}") as run:
-        mlflow.log_params({**{f"lgbm_{k}": v for k, v in params.items()}, "data_source": source,
-                           "train_rows": len(train_df), "seed": config.seed})
+        mlflow.log_params(
+            {
+                **{f"lgbm_{k}": v for k, v in params.items()},
+                "data_source": source,
+                "train_rows": len(train_df),
+                "seed": config.seed,
+            }
+        )
         mlflow.log_metrics(metrics)
         mlflow.log_text(spec.to_json(), FEATURE_SPEC_ARTIFACT)
         reference = test_df.sample(min(config.reference_rows, len(test_df)), random_state=config.seed)

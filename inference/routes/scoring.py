@@ -18,16 +18,16 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from contract.names import BATCH_PATH, PREDICT_PATH
+from contract.requests import APPLICANT_MODEL, BATCH_MODEL
+from contract.scorer import Scorer
 from inference.body import read_body
 from inference.context import context_of
 from inference.errors import ErrorResponse
 from inference.runtime import ScoringRuntime, scoring_runtime
-from inference.schemas import APPLICANT_MODEL, BATCH_MODEL, BatchPredictionResponse, PredictionResponse
-from inference.scorer import Scorer
+from inference.schemas import BatchPredictionResponse, PredictionResponse
 from inference.security import require_api_key
 
-PREDICT_PATH = "/predict"
-BATCH_PATH = "/predict/batch"
 _DECISIONS = ("accepted", "refused")
 
 

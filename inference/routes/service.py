@@ -13,16 +13,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from contract.names import EXAMPLE_PATH, HEALTH_PATH, METRICS_PATH, READY_PATH
 from inference import SERVICE_NAME, __version__
 from inference.deps import ScorerDep, ScoringDep
 from inference.errors import ErrorResponse
 from inference.runtime import ScoringRuntime
 from inference.schemas import Health, ModelInfo, Readiness, ServiceInfo
 from inference.settings import Settings
-
-HEALTH_PATH = "/health"
-READY_PATH = "/ready"
-METRICS_PATH = "/metrics"
 
 router = APIRouter(tags=["service"])
 
@@ -73,7 +70,7 @@ async def ready(scorer: ScorerDep) -> Readiness:
 
 
 @router.get(
-    "/example",
+    EXAMPLE_PATH,
     summary="A valid example applicant (the body of POST /predict)",
     responses={503: {"model": ErrorResponse, "description": "The model is not loaded"}},
 )

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from inference.spec import FeatureSpec
+from contract.spec import FeatureSpec
 
 INPUT_NAME = "input"
 PROBABILITY_OUTPUT = "probabilities"

@@ -1,7 +1,7 @@
 """The model runtime: one onnxruntime session over the exported artifact.
 
 `load()` opens and checks the artifact once; `predict_proba(rows)` is the whole model call.
-No web framework here: the scorer is used as is by benchmarks and tests.
+No web framework here: the API, the batch job, monitoring and benchmarks all use it as is.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from inference.encoding import RowEncoder
-from inference.metadata import INPUT_NAME, PROBABILITY_OUTPUT, MetadataError, ModelMetadata
+from contract.encoding import RowEncoder
+from contract.metadata import INPUT_NAME, PROBABILITY_OUTPUT, MetadataError, ModelMetadata
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.spec import FeatureSpec
+from contract.spec import FeatureSpec
 
 
 class UnknownLevelError(ValueError):
