@@ -21,11 +21,11 @@ import orjson
 import pandas as pd
 
 from benchmarks.models import PROJECT_ARTIFACT, REFERENCE_NAME
+from contract.records import Decision
 from contract.requests import build_request_models
 from contract.scorer import Scorer
 from contract.spec import FeatureSpec
 from export.parity import records
-from inference.prediction_log import LogEntry
 
 KEY = "profile-key"
 
@@ -63,7 +63,7 @@ def respond(scorer: Scorer, probability: float) -> bytes:
 
 
 def log_record(scorer: Scorer, applicant: object, probability: float) -> bytes:
-    entry = LogEntry(
+    entry = Decision(
         ts=time.time(),
         request_id="0" * 32,
         endpoint="/predict",

@@ -20,8 +20,8 @@ import pytest
 
 from benchmarks.asgi import AsgiDriver
 from benchmarks.conftest import N_ROWS, TOLERANCE, Served, cycling
+from contract.records import Decision
 from contract.requests import build_request_models
-from inference.prediction_log import LogEntry
 
 KEY = "bench-key"
 
@@ -52,7 +52,7 @@ def _steps(served: Served, request_models: Any) -> dict[str, Any]:
         )
 
     def log_record(i: int) -> bytes:
-        entry = LogEntry(
+        entry = Decision(
             ts=1.8e9,
             request_id="0123456789abcdef0123456789abcdef",
             endpoint="/predict",

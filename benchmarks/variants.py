@@ -33,13 +33,14 @@ from typing import Any
 import orjson
 
 import inference.lifespan as lifespan
-from inference.prediction_log import LogEntry, PredictionLog
+from contract.records import Decision
+from inference.prediction_log import PredictionLog
 
 FLUSH_INTERVAL_S = 0.05
 
 
 class DroppingLog(PredictionLog):
-    def submit(self, entry: LogEntry) -> None:
+    def submit(self, entry: Decision) -> None:
         return None
 
 
@@ -57,7 +58,7 @@ class BatchedLog(PredictionLog):
         self._pending: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
         self._stopping = threading.Event()
 
-    def submit(self, entry: LogEntry) -> None:
+    def submit(self, entry: Decision) -> None:
         option = orjson.OPT_APPEND_NEWLINE
         for record in entry.records():
             self._pending.put((record["ts"][:10], orjson.dumps(record, option=option)))
@@ -113,7 +114,7 @@ class DeferredLog(PredictionLog):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._entries: list[LogEntry] = []
+        self._entries: list[Decision] = []
         self._lines: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
         self._stop = threading.Event()
 
@@ -123,7 +124,7 @@ class DeferredLog(PredictionLog):
         self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, entry: LogEntry) -> None:
+    def submit(self, entry: Decision) -> None:
         self._entries.append(entry)
         if len(self._entries) == 1:
             try:

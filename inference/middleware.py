@@ -16,9 +16,9 @@ from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from contract.records import Decision
 from inference.context import SCOPE_KEY, RequestContext
 from inference.metrics import Metrics
-from inference.prediction_log import LogEntry
 from inference.runtime import ScoringRuntime
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -86,7 +86,7 @@ class ObservabilityMiddleware:
         prediction_log = getattr(state, "prediction_log", None)
         if prediction_log is not None:
             prediction_log.submit(
-                LogEntry(
+                Decision(
                     ts=context.wall_started,
                     request_id=context.request_id,
                     endpoint=endpoint,

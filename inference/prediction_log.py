@@ -1,6 +1,6 @@
 """The prediction log: one JSON line per scored applicant or rejected call (docs/CONTRACTS.md).
 
-The request path only puts a `LogEntry` on an in-memory queue; a background thread turns
+The request path only puts a `Decision` on an in-memory queue; a background thread turns
 entries into JSON lines and appends them to `predictions-<YYYY-MM-DD>-<host>-<pid>.jsonl`
 (UTC day of the request, so files rotate daily; one file per process, so workers never
 interleave). `close()` drains the queue: every response sent before a graceful shutdown has
@@ -19,13 +19,13 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
+
+from contract.records import Decision
 
 logger = logging.getLogger(__name__)
 
@@ -37,62 +37,8 @@ _GATHER_S = 0.02
 _STOP = object()
 
 
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """What one request to a scoring endpoint leaves for the log; formatted off the hot path."""
-
-    ts: float
-    """Arrival time, seconds since the epoch."""
-    request_id: str
-    endpoint: str
-    status: int
-    latency_s: float
-    model_version: str | None
-    model_latency_s: float | None = None
-    threshold: float | None = None
-    inputs: Sequence[Mapping[str, Any]] = ()
-    probabilities: Sequence[float] = ()
-    predictions: Sequence[int] = ()
-    error: str | None = None
-    error_fields: Sequence[str] = ()
-
-    def records(self) -> Iterator[dict[str, Any]]:
-        """The entry's JSON records: one per scored applicant, or one for a rejected call."""
-        common = {
-            "ts": datetime.fromtimestamp(self.ts, UTC).isoformat(),
-            "request_id": self.request_id,
-            "endpoint": self.endpoint,
-            "status": self.status,
-            "latency_ms": round(self.latency_s * 1000, 3),
-        }
-        if self.error is None and self.inputs:
-            model_latency_ms = round((self.model_latency_s or 0.0) * 1000, 3)
-            size = len(self.inputs)
-            for index, (inputs, probability, prediction) in enumerate(
-                zip(self.inputs, self.probabilities, self.predictions, strict=True)
-            ):
-                yield {
-                    **common,
-                    "model_latency_ms": model_latency_ms,
-                    "model_version": self.model_version,
-                    "batch_index": index,
-                    "batch_size": size,
-                    "inputs": inputs,
-                    "probability": probability,
-                    "prediction": prediction,
-                    "threshold": self.threshold,
-                }
-        else:
-            yield {
-                **common,
-                "model_version": self.model_version,
-                "error": self.error or f"http_{self.status}",
-                "error_fields": list(self.error_fields),
-            }
-
-
 class PredictionLog:
-    """Queue + writer thread for `LogEntry`s."""
+    """Queue + writer thread for `Decision`s."""
 
     def __init__(
         self,
@@ -117,7 +63,7 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, entry: LogEntry) -> None:
+    def submit(self, entry: Decision) -> None:
         """Queue an entry (never blocks, never raises)."""
         self._queue.put(entry)
 
@@ -152,7 +98,7 @@ class PredictionLog:
                 self._on_write_failure(len(entries))
         self._close_file()
 
-    def _write(self, entries: list[LogEntry]) -> None:
+    def _write(self, entries: list[Decision]) -> None:
         by_day: dict[str, list[bytes]] = {}
         for entry in entries:
             for record in entry.records():

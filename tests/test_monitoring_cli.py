@@ -13,7 +13,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from inference.prediction_log import LogEntry
+from contract.records import Decision
 from monitoring.__main__ import EXIT_DRIFT, EXIT_OK, EXIT_USAGE, main
 from monitoring.artifacts import load_feature_spec
 from monitoring.simulate import apply_shift, combine, to_payloads
@@ -29,7 +29,7 @@ def _write_log(folder: Path, n: int, seed: int, shift: str = "none") -> Path:
     payloads = to_payloads(frame, SPEC)
     start = datetime(2026, 11, 25, 9, tzinfo=UTC).timestamp()
     entries = [
-        LogEntry(
+        Decision(
             ts=start + i,
             request_id=f"r{seed}-{i}",
             endpoint="/predict",
@@ -45,7 +45,7 @@ def _write_log(folder: Path, n: int, seed: int, shift: str = "none") -> Path:
         for i, (payload, p) in enumerate(zip(payloads, raw[TRUE_PROBABILITY_COLUMN], strict=True))
     ]
     entries.append(
-        LogEntry(
+        Decision(
             ts=start + n,
             request_id="bad",
             endpoint="/predict",
@@ -122,7 +122,7 @@ def test_input_errors_exit_2_with_one_line(tmp_path: Path, reference: Path, caps
         _write_log(logs, 5, seed=3)
         reference = tmp_path / "absent.parquet"
     elif case == "only errors":
-        entry = LogEntry(
+        entry = Decision(
             ts=0.0,
             request_id="x",
             endpoint="/predict",

@@ -1,6 +1,6 @@
 """Reading the prediction log: several files (days, hosts, processes), batches, errors, bad lines.
 
-The records are made by the service's own `LogEntry.records()`, so these tests read exactly
+The records are made by the service's own `Decision.records()`, so these tests read exactly
 what the API writes (docs/CONTRACTS.md).
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 import orjson
 import pytest
 
-from inference.prediction_log import LogEntry
+from contract.records import Decision
 from monitoring.artifacts import load_feature_spec
 from monitoring.logs import NoLogsError, load_logs, log_files
 from monitoring.performance import latency_over_time, traffic_summary
@@ -26,9 +26,9 @@ def _ts(day: int, second: int) -> float:
     return datetime(2026, 11, day, 10, 0, second, tzinfo=UTC).timestamp()
 
 
-def _scored(request_id: str, ts: float, applicants: list[dict], endpoint: str = "/predict") -> LogEntry:
+def _scored(request_id: str, ts: float, applicants: list[dict], endpoint: str = "/predict") -> Decision:
     n = len(applicants)
-    return LogEntry(
+    return Decision(
         ts=ts,
         request_id=request_id,
         endpoint=endpoint,
@@ -43,8 +43,8 @@ def _scored(request_id: str, ts: float, applicants: list[dict], endpoint: str = 
     )
 
 
-def _rejected(request_id: str, ts: float, status: int, error: str) -> LogEntry:
-    return LogEntry(
+def _rejected(request_id: str, ts: float, status: int, error: str) -> Decision:
+    return Decision(
         ts=ts,
         request_id=request_id,
         endpoint="/predict",
@@ -56,7 +56,7 @@ def _rejected(request_id: str, ts: float, status: int, error: str) -> LogEntry:
     )
 
 
-def _write(path: Path, entries: list[LogEntry], tail: bytes = b"") -> None:
+def _write(path: Path, entries: list[Decision], tail: bytes = b"") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [orjson.dumps(record) + b"\n" for entry in entries for record in entry.records()]
     path.write_bytes(b"".join(lines) + tail)

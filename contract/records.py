@@ -1,0 +1,67 @@
+"""The decision record: what one scoring request leaves behind, and its JSON form (docs/CONTRACTS.md).
+
+The service builds one `Decision` per request to a scoring endpoint (scored or refused);
+the record writers turn it into one JSON record per scored applicant, or one for a rejected
+call; monitoring reads those records back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one request to a scoring endpoint leaves for the decision record."""
+
+    ts: float
+    """Arrival time, seconds since the epoch."""
+    request_id: str
+    endpoint: str
+    status: int
+    latency_s: float
+    model_version: str | None
+    model_latency_s: float | None = None
+    threshold: float | None = None
+    inputs: Sequence[Mapping[str, Any]] = ()
+    probabilities: Sequence[float] = ()
+    predictions: Sequence[int] = ()
+    error: str | None = None
+    error_fields: Sequence[str] = ()
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """The entry's JSON records: one per scored applicant, or one for a rejected call."""
+        common = {
+            "ts": datetime.fromtimestamp(self.ts, UTC).isoformat(),
+            "request_id": self.request_id,
+            "endpoint": self.endpoint,
+            "status": self.status,
+            "latency_ms": round(self.latency_s * 1000, 3),
+        }
+        if self.error is None and self.inputs:
+            model_latency_ms = round((self.model_latency_s or 0.0) * 1000, 3)
+            size = len(self.inputs)
+            for index, (inputs, probability, prediction) in enumerate(
+                zip(self.inputs, self.probabilities, self.predictions, strict=True)
+            ):
+                yield {
+                    **common,
+                    "model_latency_ms": model_latency_ms,
+                    "model_version": self.model_version,
+                    "batch_index": index,
+                    "batch_size": size,
+                    "inputs": inputs,
+                    "probability": probability,
+                    "prediction": prediction,
+                    "threshold": self.threshold,
+                }
+        else:
+            yield {
+                **common,
+                "model_version": self.model_version,
+                "error": self.error or f"http_{self.status}",
+                "error_fields": list(self.error_fields),
+            }
