@@ -86,9 +86,10 @@ def make_settings(model_path: Path, log_dir: Path) -> Callable[..., Settings]:
     return make
 
 
-@pytest.fixture
-def app(make_settings: Callable[..., Settings]) -> FastAPI:
-    return create_app(make_settings())
+@pytest.fixture(params=[True, False], ids=["lean-door", "fastapi-door"])
+def app(request: pytest.FixtureRequest, make_settings: Callable[..., Settings]) -> FastAPI:
+    """The app, once per door: every API test proves both doors give the same answers."""
+    return create_app(make_settings(fast_door=request.param))
 
 
 @pytest.fixture
