@@ -27,6 +27,7 @@ from contract.metadata import ModelMetadata
 from contract.spec import FeatureSpec
 from inference.app import create_app
 from inference.settings import Settings
+from tests import response_contract
 
 REPO = Path(__file__).resolve().parents[1]
 API_KEYS = ("test-key-0123456789", "rotated-key-9876543210")
@@ -95,6 +96,7 @@ def app(request: pytest.FixtureRequest, make_settings: Callable[..., Settings]) 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as running:  # runs the lifespan: model loaded, log writer started
+        response_contract.install(running, app)  # every answer checked against its declared model
         yield running
 
 
