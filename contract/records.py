@@ -31,9 +31,15 @@ class Decision:
     predictions: Sequence[int] = ()
     error: str | None = None
     error_fields: Sequence[str] = ()
+    batch_size: int | None = None
+    """Applicants in the request, when some of a batch were refused (default: len(inputs))."""
+    positions: Sequence[int] = ()
+    """Each scored applicant's index in the request (default: 0, 1, ...)."""
+    refused_items: Sequence[tuple[int, str, Sequence[str]]] = ()
+    """(index, error kind, fields) of each batch applicant refused on its own."""
 
     def records(self) -> Iterator[dict[str, Any]]:
-        """The entry's JSON records: one per scored applicant, or one for a rejected call."""
+        """The entry's JSON records: one per scored or refused applicant, or one for a rejected call."""
         common = {
             "ts": datetime.fromtimestamp(self.ts, UTC).isoformat(),
             "request_id": self.request_id,
@@ -41,11 +47,12 @@ class Decision:
             "status": self.status,
             "latency_ms": round(self.latency_s * 1000, 3),
         }
-        if self.error is None and self.inputs:
+        if self.error is None and (self.inputs or self.refused_items):
             model_latency_ms = round((self.model_latency_s or 0.0) * 1000, 3)
-            size = len(self.inputs)
-            for index, (inputs, probability, prediction) in enumerate(
-                zip(self.inputs, self.probabilities, self.predictions, strict=True)
+            size = self.batch_size or len(self.inputs)
+            positions = self.positions or range(len(self.inputs))
+            for index, inputs, probability, prediction in zip(
+                positions, self.inputs, self.probabilities, self.predictions, strict=True
             ):
                 yield {
                     **common,
@@ -57,6 +64,15 @@ class Decision:
                     "probability": probability,
                     "prediction": prediction,
                     "threshold": self.threshold,
+                }
+            for index, error, fields in self.refused_items:
+                yield {
+                    **common,
+                    "model_version": self.model_version,
+                    "batch_index": index,
+                    "batch_size": size,
+                    "error": error,
+                    "error_fields": list(fields),
                 }
         else:
             yield {

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from inference.errors import ErrorDetail
+
 # Responses: plain models, used for the OpenAPI document and by tests; the hot path writes
 # the same shapes straight to JSON bytes.
 
@@ -35,9 +37,18 @@ class PredictionResponse(Prediction):
     """The request's id, as in the x-request-id header and the prediction log."""
 
 
+class ApplicantError(_Documented):
+    """A batch applicant refused on its own (the others are still scored)."""
+
+    error: Literal["validation_error"]
+    message: str
+    details: list[ErrorDetail]
+    """Each of this applicant's fields at fault (names without the batch position)."""
+
+
 class BatchPredictionResponse(_Documented):
-    predictions: list[Prediction]
-    """One result per applicant, in the request's order."""
+    predictions: list[Prediction | ApplicantError]
+    """One result per applicant, in the request's order: a decision, or that applicant's problems."""
     threshold: float = Field(examples=[0.0811])
     """The business threshold: refused when probability >= threshold."""
     model_version: str = Field(examples=["1"])

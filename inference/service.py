@@ -29,7 +29,15 @@ from contract.records import Decision
 from contract.requests import RequestInvalid, RequestModels
 from contract.scorer import Scorer
 from inference.context import RequestContext
-from inference.errors import MethodNotAllowed, ModelNotReady, ServiceError, Unauthorized, as_service_error, error_body
+from inference.errors import (
+    InvalidInput,
+    MethodNotAllowed,
+    ModelNotReady,
+    ServiceError,
+    Unauthorized,
+    as_service_error,
+    error_body,
+)
 from inference.metrics import Metrics
 from inference.prediction_log import DecisionRecorder
 from inference.security import API_KEY_HEADER, KeyRing
@@ -66,6 +74,12 @@ class Scores(NamedTuple):
     probabilities: list[float]
     predictions: list[int]
     model_latency_s: float
+    batch_size: int | None = None
+    """Applicants in the request, when some were refused on their own."""
+    positions: Sequence[int] = ()
+    """Each scored applicant's index in the request, when some were refused."""
+    refused: Sequence[tuple[int, InvalidInput]] = ()
+    """The batch applicants refused on their own, with their index."""
 
 
 class ScoringService:
@@ -146,7 +160,18 @@ class ScoringService:
             raise Unauthorized("Invalid API key")
 
     def _parse_and_score_batch(self, body: bytes) -> Scores:
-        return self.score([applicant.__dict__ for applicant in self.requests.parse_batch(body)])
+        parsed = self.requests.parse_batch(body)
+        valid: list[tuple[int, Mapping[str, Any]]] = []
+        refused: list[tuple[int, InvalidInput]] = []
+        for i, item in enumerate(parsed):
+            if isinstance(item, RequestInvalid):
+                refused.append((i, InvalidInput.from_problems(item)))
+            else:
+                valid.append((i, item.__dict__))
+        scores = self.score([applicant for _, applicant in valid]) if valid else Scores((), [], [], 0.0)
+        if not refused:
+            return scores
+        return scores._replace(batch_size=len(parsed), positions=[i for i, _ in valid], refused=refused)
 
     def _single_payload(self, scores: Scores, request_id: str) -> bytes:
         return orjson.dumps(
@@ -159,9 +184,14 @@ class ScoringService:
         )
 
     def _batch_payload(self, scores: Scores, request_id: str) -> bytes:
+        results = [_result(p, d) for p, d in zip(scores.probabilities, scores.predictions, strict=True)]
+        if scores.refused:  # each refused applicant's problems at its own place
+            by_position = dict(zip(scores.positions, results, strict=True))
+            by_position |= {i: _item_error(error) for i, error in scores.refused}
+            results = [by_position[i] for i in range(len(by_position))]
         return orjson.dumps(
             {
-                "predictions": [_result(p, d) for p, d in zip(scores.probabilities, scores.predictions, strict=True)],
+                "predictions": results,
                 "threshold": self.threshold,
                 "model_version": self.model_version,
                 "request_id": request_id,
@@ -177,7 +207,7 @@ class ScoringService:
         error: ServiceError | None,
     ) -> None:
         """The request's facts to the metrics and the decision record (before the answer leaves)."""
-        if scores is not None:
+        if scores is not None and scores.inputs:
             self.metrics.observe_scores(
                 self.model_version, endpoint.path, scores.model_latency_s, scores.probabilities, scores.predictions
             )
@@ -196,6 +226,9 @@ class ScoringService:
                 predictions=scores.predictions if scores is not None else (),
                 error=error.kind if error is not None else None,
                 error_fields=error.field_names() if error is not None else (),
+                batch_size=scores.batch_size if scores is not None else None,
+                positions=scores.positions if scores is not None else (),
+                refused_items=[(i, e.kind, e.field_names()) for i, e in scores.refused] if scores is not None else (),
             )
         )
 
@@ -203,6 +236,15 @@ class ScoringService:
 def _result(probability: float, prediction: int) -> dict[str, Any]:
     """One applicant's result, the same in a single answer and in each batch item."""
     return {"prediction": prediction, "probability": probability, "decision": _DECISIONS[prediction]}
+
+
+def _item_error(error: InvalidInput) -> dict[str, Any]:
+    """A batch applicant refused on its own: the error shape, without the request id."""
+    return {
+        "error": error.kind,
+        "message": error.message,
+        "details": [{"field": d.field, "problem": d.problem} for d in error.details],
+    }
 
 
 def error_answer(error: ServiceError, request_id: str | None) -> Answer:
