@@ -23,6 +23,7 @@ from inference.security import KeyRing
 from inference.service import ScoringService
 from inference.settings import Settings, get_settings
 from inference.state import Loaded, metrics_of
+from inference.throttle import FailedKeyThrottle
 
 logger = logging.getLogger(__name__)
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -55,12 +56,21 @@ def build_lifespan(settings: Settings | None) -> Callable[[FastAPI], AbstractAsy
             scorer=scorer,
             requests=build_request_models(metadata.feature_spec, current.max_batch_size),
             keyring=KeyRing(current.api_keys),
+            throttle=FailedKeyThrottle(
+                current.key_failure_limit, current.key_failure_window_seconds, current.key_failure_max_clients
+            ),
             recorder=recorder,
             metrics=metrics,
             max_body_bytes=current.max_body_bytes,
             max_batch_body_bytes=current.max_batch_body_bytes,
         )
-        app.state.loaded = Loaded(settings=current, service=service, recorder=recorder)
+        metrics_key = current.metrics_api_key
+        app.state.loaded = Loaded(
+            settings=current,
+            service=service,
+            recorder=recorder,
+            metrics_keyring=KeyRing([metrics_key]) if metrics_key is not None else None,
+        )
         app.openapi_schema = None  # the document now carries this model's request schema
         logger.info(
             "serving %s version %s (%d features, threshold %.4f) from %s; %d API key(s); prediction log in %s",

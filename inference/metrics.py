@@ -69,6 +69,16 @@ class Metrics:
             "Prediction records that could not be written",
             registry=registry,
         )
+        self.key_failures = Counter(
+            "api_key_failures",
+            "Scoring calls with a missing or invalid API key",
+            registry=registry,
+        )
+        self.key_throttled = Counter(
+            "api_key_throttled",
+            "Calls refused with 429 because their address sent too many invalid keys",
+            registry=registry,
+        )
         self.model_info = Gauge(
             "model_info",
             "The served model (value 1)",

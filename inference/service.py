@@ -34,6 +34,7 @@ from inference.errors import (
     MethodNotAllowed,
     ModelNotReady,
     ServiceError,
+    TooManyAttempts,
     Unauthorized,
     as_service_error,
     error_body,
@@ -41,10 +42,13 @@ from inference.errors import (
 from inference.metrics import Metrics
 from inference.prediction_log import DecisionRecorder
 from inference.security import API_KEY_HEADER, KeyRing
+from inference.throttle import FailedKeyThrottle
 
 logger = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+# A decision about a person: no proxy or browser may keep it.
+PRIVATE_JSON = (JSON_CONTENT_TYPE, (b"cache-control", b"no-store"))
 _DECISIONS = ("accepted", "refused")
 
 BodyReader = Callable[[int], Awaitable[bytes]]
@@ -90,6 +94,7 @@ class ScoringService:
         scorer: Scorer,
         requests: RequestModels,
         keyring: KeyRing,
+        throttle: FailedKeyThrottle,
         recorder: DecisionRecorder,
         metrics: Metrics,
         max_body_bytes: int,
@@ -98,6 +103,7 @@ class ScoringService:
         self.scorer = scorer
         self.requests = requests
         self.keyring = keyring
+        self.throttle = throttle
         self.recorder = recorder
         self.metrics = metrics
         metadata = scorer.metadata
@@ -115,15 +121,18 @@ class ScoringService:
         read_body: BodyReader,
         context: RequestContext,
         method: str = "POST",
+        client: str | None = None,
     ) -> Answer:
-        """The whole answer to one scoring request, already recorded; never raises."""
+        """The whole answer to one scoring request, already recorded; never raises.
+
+        `client` is the caller's address (ASGI `scope["client"]`), for failed-key throttling."""
         endpoint = self.endpoints[path]
         request_id = context.request_id
         scores: Scores | None = None
         try:
             if method != "POST":
                 raise MethodNotAllowed("Method Not Allowed", headers={"Allow": "POST"})
-            self._check_key(api_key)
+            self._check_key(api_key, client or "unknown")
             body = await read_body(endpoint.max_body_bytes)
             if endpoint.batch:
                 # A full batch holds the GIL for tens of milliseconds (validation, encoding): in a
@@ -133,7 +142,7 @@ class ScoringService:
             else:
                 scores = self.score((self.requests.parse_applicant(body).__dict__,))
                 payload = self._single_payload(scores, request_id)
-            answer = Answer(200, (JSON_CONTENT_TYPE,), payload)
+            answer = Answer(200, PRIVATE_JSON, payload)
             error = None
         except Exception as exc:
             error = as_service_error(exc)
@@ -153,10 +162,16 @@ class ScoringService:
         threshold = self.threshold
         return Scores(applicants, probabilities, [int(p >= threshold) for p in probabilities], model_latency)
 
-    def _check_key(self, api_key: str | None) -> None:
-        if not api_key:
-            raise Unauthorized(f"Missing API key: send it in the {API_KEY_HEADER} header")
-        if not self.keyring.accepts(api_key):
+    def _check_key(self, api_key: str | None, client: str) -> None:
+        retry_after = self.throttle.retry_after(client)
+        if retry_after is not None:
+            self.metrics.key_throttled.inc()
+            raise TooManyAttempts(retry_after)
+        if not api_key or not self.keyring.accepts(api_key):
+            self.throttle.failed(client)
+            self.metrics.key_failures.inc()
+            if not api_key:
+                raise Unauthorized(f"Missing API key: send it in the {API_KEY_HEADER} header")
             raise Unauthorized("Invalid API key")
 
     def _parse_and_score_batch(self, body: bytes) -> Scores:
@@ -249,7 +264,7 @@ def _item_error(error: InvalidInput) -> dict[str, Any]:
 
 def error_answer(error: ServiceError, request_id: str | None) -> Answer:
     headers = tuple((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in error.headers.items())
-    return Answer(error.status_code, (JSON_CONTENT_TYPE, *headers), error_body(error, request_id))
+    return Answer(error.status_code, (*PRIVATE_JSON, *headers), error_body(error, request_id))
 
 
 _NOT_READY = ModelNotReady("The model is not loaded (the service is starting or stopping)")
@@ -262,8 +277,9 @@ async def answer_scoring(
     read_body: BodyReader,
     context: RequestContext,
     method: str = "POST",
+    client: str | None = None,
 ) -> Answer:
     """What every door calls: the service's answer, or 503 while there is no service."""
     if service is None:
         return error_answer(_NOT_READY, context.request_id)
-    return await service.answer(path, api_key, read_body, context, method)
+    return await service.answer(path, api_key, read_body, context, method, client)

@@ -22,4 +22,5 @@ Try it from any shell (Swagger UI: http://$HOST:$PORT/docs, "Authorize" with the
 
 MSG
 fi
-exec "$PY" -m uvicorn inference.app:app --host "$HOST" --port "$PORT" --no-access-log
+export HOST PORT
+exec "$PY" -m inference  # no access log, no server header, graceful shutdown (inference/__main__.py)

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from contract.names import EXAMPLE_PATH, HEALTH_PATH, METRICS_PATH, READY_PATH
 from inference import SERVICE_NAME, __version__
 from inference.deps import LoadedDep
-from inference.errors import ErrorResponse
+from inference.errors import ErrorResponse, Unauthorized
 from inference.schemas import Health, ModelInfo, Readiness, ServiceInfo
 from inference.state import loaded_of, metrics_of
 
@@ -76,7 +76,17 @@ async def example(loaded: LoadedDep) -> dict[str, Any]:
     return loaded.service.requests.example
 
 
-@router.get(METRICS_PATH, summary="Prometheus metrics", response_class=Response)
+@router.get(
+    METRICS_PATH,
+    summary="Prometheus metrics (behind `Authorization: Bearer` when METRICS_API_KEY is set)",
+    response_class=Response,
+    responses={401: {"model": ErrorResponse, "description": "METRICS_API_KEY is set and was not sent"}},
+)
 async def metrics(request: Request) -> Response:
+    loaded = loaded_of(request.app)
+    if loaded is not None and loaded.metrics_keyring is not None:
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not loaded.metrics_keyring.accepts(credentials.strip()):
+            raise Unauthorized("/metrics needs the metrics key: Authorization: Bearer <METRICS_API_KEY>", "Bearer")
     registry = metrics_of(request.app)
     return Response(registry.render(), media_type=registry.content_type)
