@@ -106,7 +106,8 @@ def test_scoring_answers_are_private(
     body: Any,
     key: str,
 ) -> None:
-    payload = {"example": example, "batch": {"applicants": [example]}}.get(body, body) if isinstance(body, str) else body
+    named = {"example": example, "batch": {"applicants": [example]}}
+    payload = named[body] if isinstance(body, str) else body
     response = client.post(path, json=payload, headers={"x-api-key": api_keys[0] if key == "good" else "nope"})
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["x-content-type-options"] == "nosniff"
