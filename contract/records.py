@@ -37,6 +37,8 @@ class Decision:
     """Each scored applicant's index in the request (default: 0, 1, ...)."""
     refused_items: Sequence[tuple[int, str, Sequence[str]]] = ()
     """(index, error kind, fields) of each batch applicant refused on its own."""
+    application_ids: Sequence[str | None] = ()
+    """Each scored applicant's `application_id` (the desk's own id), when it sent one."""
 
     def records(self) -> Iterator[dict[str, Any]]:
         """The entry's JSON records: one per scored or refused applicant, or one for a rejected call."""
@@ -51,8 +53,9 @@ class Decision:
             model_latency_ms = round((self.model_latency_s or 0.0) * 1000, 3)
             size = self.batch_size or len(self.inputs)
             positions = self.positions or range(len(self.inputs))
-            for index, inputs, probability, prediction in zip(
-                positions, self.inputs, self.probabilities, self.predictions, strict=True
+            application_ids = self.application_ids or [None] * len(self.inputs)
+            for index, inputs, probability, prediction, application_id in zip(
+                positions, self.inputs, self.probabilities, self.predictions, application_ids, strict=True
             ):
                 yield {
                     **common,
@@ -60,6 +63,7 @@ class Decision:
                     "model_version": self.model_version,
                     "batch_index": index,
                     "batch_size": size,
+                    "application_id": application_id,
                     "inputs": inputs,
                     "probability": probability,
                     "prediction": prediction,

@@ -45,6 +45,19 @@ class RequestInvalid(ValueError):
 
 
 APPLICANT_MODEL = "Applicant"
+APPLICATION_ID = "application_id"
+APPLICATION_ID_FIELD = (
+    str | None,
+    Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$",
+        description="The desk's own id for this application (not a model input): echoed in the answer "
+        "and kept in the decision record, so outcomes can be reported against it.",
+        examples=["CE-2026-000123"],
+    ),
+)
 BATCH_MODEL = "BatchRequest"
 NOT_AN_ENVELOPE = (
     'Send the applicants as {"applicants": [...]} (this body looks like one applicant: '
@@ -117,12 +130,14 @@ def build_request_models(spec: FeatureSpec, max_batch_size: int) -> RequestModel
         __config__=ConfigDict(extra="forbid", strict=True, frozen=True),
         __doc__=doc,
         **{feature.name: _field(feature) for feature in spec.features},
+        **{APPLICATION_ID: APPLICATION_ID_FIELD},
     )
     applicant_checked = create_model(  # type: ignore[call-overload]
         APPLICANT_MODEL,
         __config__=ConfigDict(extra="forbid", strict=True, frozen=True),
         __doc__=doc,
         **{feature.name: _field(feature, checked=True) for feature in spec.features},
+        **{APPLICATION_ID: APPLICATION_ID_FIELD},
     )
     batch_doc = f"Up to {max_batch_size} applicants, scored in one model call; results come back in order."
     size = Field(min_length=1, max_length=max_batch_size, description="The applicants, in any order.")

@@ -26,6 +26,9 @@ class Prediction(_Documented):
     """The model's probability that the applicant defaults."""
     decision: Literal["accepted", "refused"] = Field(examples=["accepted"])
     """The decision in words."""
+    application_id: str | None = Field(default=None, examples=["CE-2026-000123"])
+    """The desk's own id for the application, as sent (null when none was sent: the request id
+    then identifies the decision)."""
 
 
 class PredictionResponse(Prediction):

@@ -26,7 +26,7 @@ from anyio import to_thread
 
 from contract.names import BATCH_PATH, PREDICT_PATH
 from contract.records import Decision
-from contract.requests import RequestInvalid, RequestModels
+from contract.requests import APPLICATION_ID, RequestInvalid, RequestModels
 from contract.scorer import Scorer
 from inference.context import RequestContext
 from inference.errors import (
@@ -78,6 +78,7 @@ class Scores(NamedTuple):
     probabilities: list[float]
     predictions: list[int]
     model_latency_s: float
+    application_ids: Sequence[str | None] = ()
     batch_size: int | None = None
     """Applicants in the request, when some were refused on their own."""
     positions: Sequence[int] = ()
@@ -153,14 +154,18 @@ class ScoringService:
         self._observe(endpoint, answer.status, context, scores, error)
         return answer
 
-    def score(self, applicants: Sequence[Mapping[str, Any]]) -> Scores:
-        """Validated applicants -> float32 rows in spec order -> one model call -> decisions."""
+    def score(self, applicants: Sequence[dict[str, Any]]) -> Scores:
+        """Validated applicants -> float32 rows in spec order -> one model call -> decisions.
+
+        Each applicant's `application_id` (not a model input) is taken out of its inputs."""
+        application_ids = [applicant.pop(APPLICATION_ID, None) for applicant in applicants]
         rows = self.scorer.encoder.encode_many(applicants)
         model_started = time.perf_counter()
         probabilities: list[float] = self.scorer.predict_proba(rows).tolist()
         model_latency = time.perf_counter() - model_started
         threshold = self.threshold
-        return Scores(applicants, probabilities, [int(p >= threshold) for p in probabilities], model_latency)
+        predictions = [int(p >= threshold) for p in probabilities]
+        return Scores(applicants, probabilities, predictions, model_latency, application_ids)
 
     def _check_key(self, api_key: str | None, client: str) -> None:
         retry_after = self.throttle.retry_after(client)
@@ -176,7 +181,7 @@ class ScoringService:
 
     def _parse_and_score_batch(self, body: bytes) -> Scores:
         parsed = self.requests.parse_batch(body)
-        valid: list[tuple[int, Mapping[str, Any]]] = []
+        valid: list[tuple[int, dict[str, Any]]] = []
         refused: list[tuple[int, InvalidInput]] = []
         for i, item in enumerate(parsed):
             if isinstance(item, RequestInvalid):
@@ -191,7 +196,7 @@ class ScoringService:
     def _single_payload(self, scores: Scores, request_id: str) -> bytes:
         return orjson.dumps(
             {
-                **_result(scores.probabilities[0], scores.predictions[0]),
+                **_result(scores.probabilities[0], scores.predictions[0], scores.application_ids[0]),
                 "threshold": self.threshold,
                 "model_version": self.model_version,
                 "request_id": request_id,
@@ -199,7 +204,10 @@ class ScoringService:
         )
 
     def _batch_payload(self, scores: Scores, request_id: str) -> bytes:
-        results = [_result(p, d) for p, d in zip(scores.probabilities, scores.predictions, strict=True)]
+        results = [
+            _result(p, d, i)
+            for p, d, i in zip(scores.probabilities, scores.predictions, scores.application_ids, strict=True)
+        ]
         if scores.refused:  # each refused applicant's problems at its own place
             by_position = dict(zip(scores.positions, results, strict=True))
             by_position |= {i: _item_error(error) for i, error in scores.refused}
@@ -239,6 +247,7 @@ class ScoringService:
                 inputs=scores.inputs if scores is not None else (),
                 probabilities=scores.probabilities if scores is not None else (),
                 predictions=scores.predictions if scores is not None else (),
+                application_ids=scores.application_ids if scores is not None else (),
                 error=error.kind if error is not None else None,
                 error_fields=error.field_names() if error is not None else (),
                 batch_size=scores.batch_size if scores is not None else None,
@@ -248,9 +257,14 @@ class ScoringService:
         )
 
 
-def _result(probability: float, prediction: int) -> dict[str, Any]:
+def _result(probability: float, prediction: int, application_id: str | None) -> dict[str, Any]:
     """One applicant's result, the same in a single answer and in each batch item."""
-    return {"prediction": prediction, "probability": probability, "decision": _DECISIONS[prediction]}
+    return {
+        "prediction": prediction,
+        "probability": probability,
+        "decision": _DECISIONS[prediction],
+        "application_id": application_id,
+    }
 
 
 def _item_error(error: InvalidInput) -> dict[str, Any]:

@@ -280,3 +280,26 @@ def test_one_applicant_posted_to_the_batch_endpoint_is_told_so(
     assert response.status_code == 422
     (detail,) = response.json()["details"]
     assert detail["field"] == "body" and "/predict" in detail["problem"]
+
+
+def test_the_application_id_is_echoed_and_recorded_but_never_scored(
+    app: FastAPI,
+    auth: dict[str, str],
+    example: dict,
+    log_dir: Path,
+    read_records: Callable[[Path], list[dict[str, Any]]],
+) -> None:
+    with TestClient(app) as client:
+        response_contract.install(client, app)
+        plain = client.post("/predict", json=example, headers=auth).json()
+        tagged = client.post("/predict", json={**example, "application_id": "CE-1"}, headers=auth).json()
+        batch = client.post(
+            "/predict/batch", json={"applicants": [{**example, "application_id": "CE-2"}, example]}, headers=auth
+        ).json()
+    assert plain["application_id"] is None and tagged["application_id"] == "CE-1"
+    assert tagged["probability"] == plain["probability"]  # not a model input
+    assert [p["application_id"] for p in batch["predictions"]] == ["CE-2", None]
+    by_request = {r["request_id"]: r for r in read_records(log_dir) if r["batch_index"] == 0}
+    recorded = by_request[tagged["request_id"]]
+    assert recorded["application_id"] == "CE-1" and "application_id" not in recorded["inputs"]
+    assert by_request[batch["request_id"]]["application_id"] == "CE-2"

@@ -36,13 +36,13 @@ def _a_field(spec: FeatureSpec, *, categorical: bool, nullable: bool, dtype: str
 
 def test_the_example_is_valid_and_kept_as_sent(models: RequestModels, example: dict[str, Any]) -> None:
     applicant = models.parse_applicant(orjson.dumps(example))
-    assert applicant.__dict__ == example
-    assert list(applicant.__dict__) == list(example)  # spec order
+    assert applicant.__dict__ == {**example, "application_id": None}
+    assert list(applicant.__dict__) == [*example, "application_id"]  # spec order, then the desk id
 
 
 def test_every_field_is_declared_from_the_spec(models: RequestModels, spec: FeatureSpec) -> None:
     fields = models.applicant.model_fields
-    assert list(fields) == spec.names
+    assert list(fields) == [*spec.names, "application_id"]  # the desk's id: optional, not a model input
     for feature in spec.features:
         field = fields[feature.name]
         assert field.is_required() is not feature.nullable
@@ -153,7 +153,7 @@ def test_a_body_that_is_not_an_object_is_refused(models: RequestModels, body: by
 def test_each_batch_applicant_is_judged_on_its_own(models: RequestModels, example: dict[str, Any]) -> None:
     body = {"applicants": [example, {**example, "AMT_INCOME_TOTAL": -5.0}, {**example, "CNT_CHILDREN": 1.0}]}
     first, second, third = models.parse_batch(orjson.dumps(body))
-    assert first.__dict__ == example  # type: ignore[union-attr]
+    assert first.__dict__ == {**example, "application_id": None}  # type: ignore[union-attr]
     assert isinstance(second, RequestInvalid) and [p.field for p in second.problems] == ["AMT_INCOME_TOTAL"]
     assert third.CNT_CHILDREN == 1  # type: ignore[union-attr]  # the checked model, for that item only
 
@@ -183,7 +183,7 @@ def test_openapi_declares_request_bodies_and_examples(client: TestClient, auth: 
     document = client.get("/openapi.json").json()
     schemas = document["components"]["schemas"]
     assert "Applicant" in schemas and "BatchRequest" in schemas
-    assert len(schemas["Applicant"]["properties"]) == 120
+    assert len(schemas["Applicant"]["properties"]) == 120 + 1  # the features and application_id
     assert schemas["Applicant"]["additionalProperties"] is False
     for path, name in (("/predict", "Applicant"), ("/predict/batch", "BatchRequest")):
         body = document["paths"][path]["post"]["requestBody"]
@@ -204,3 +204,16 @@ def test_openapi_documents_responses_and_errors(client: TestClient) -> None:
         assert operation["responses"][status]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/ErrorResponse"
         }
+
+
+@pytest.mark.parametrize("application_id", ["CE-2026-000123", "a", "x" * 64, "branch/42:7.b_c"])
+def test_an_application_id_is_accepted_and_kept(
+    models: RequestModels, example: dict[str, Any], application_id: str
+) -> None:
+    applicant = models.parse_applicant(orjson.dumps({**example, "application_id": application_id}))
+    assert applicant.application_id == application_id  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("application_id", ["", "x" * 65, "-leading", "with space", "<script>", 123])
+def test_a_bad_application_id_is_refused(models: RequestModels, example: dict[str, Any], application_id: Any) -> None:
+    assert "application_id" in _problems(models, {**example, "application_id": application_id})

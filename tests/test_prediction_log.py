@@ -27,7 +27,7 @@ from inference.settings import Settings
 
 SCORED_KEYS = [
     "ts", "request_id", "endpoint", "status", "latency_ms", "model_latency_ms", "model_version",
-    "batch_index", "batch_size", "inputs", "probability", "prediction", "threshold",
+    "batch_index", "batch_size", "application_id", "inputs", "probability", "prediction", "threshold",
 ]  # fmt: skip
 REJECTED_KEYS = ["ts", "request_id", "endpoint", "status", "latency_ms", "model_version", "error", "error_fields"]
 
