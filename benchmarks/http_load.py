@@ -196,6 +196,12 @@ def server_kinds(
         _ours(),
         **{**ours, "env": {**ours_env, "FAST_DOOR": "false"}},
     )
+    found["service-challenger"] = ServerKind(
+        "service-challenger",
+        "our service with a challenger scored in shadow (CHALLENGER_MODEL_PATH: the same artifact)",
+        _ours(),
+        **{**ours, "env": {**ours_env, "CHALLENGER_MODEL_PATH": str(model.artifact)}},
+    )
     if baseline is not None:
         found["baseline"] = ServerKind(
             "baseline",
@@ -570,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--servers",
         default="service,noop,mlflow",
-        help="comma-separated, from: service, noop, mlflow, service-fastapi-door, service-2w, noop-2w, "
+        help="comma-separated, from: service, noop, mlflow, service-fastapi-door, service-challenger, service-2w, noop-2w, "
         "service-asyncio-h11, noop-asyncio-h11, baseline (with --baseline)",
     )
     parser.add_argument(

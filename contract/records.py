@@ -10,7 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
+
+
+class Shadow(Protocol):
+    """A challenger's scores of a request's applicants (`inference.challenger.ShadowScores`)."""
+
+    @property
+    def model_version(self) -> str: ...
+    @property
+    def probabilities(self) -> Sequence[float]: ...
+    @property
+    def predictions(self) -> Sequence[int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +50,8 @@ class Decision:
     """(index, error kind, fields) of each batch applicant refused on its own."""
     application_ids: Sequence[str | None] = ()
     """Each scored applicant's `application_id` (the desk's own id), when it sent one."""
+    challenger: Shadow | None = None
+    """The challenger's scores of the same applicants, when one is loaded and answered."""
 
     def records(self) -> Iterator[dict[str, Any]]:
         """The entry's JSON records: one per scored or refused applicant, or one for a rejected call."""
@@ -54,9 +67,19 @@ class Decision:
             size = self.batch_size or len(self.inputs)
             positions = self.positions or range(len(self.inputs))
             application_ids = self.application_ids or [None] * len(self.inputs)
-            for index, inputs, probability, prediction, application_id in zip(
-                positions, self.inputs, self.probabilities, self.predictions, application_ids, strict=True
+            challenger = self.challenger
+            for n, (index, inputs, probability, prediction, application_id) in enumerate(
+                zip(positions, self.inputs, self.probabilities, self.predictions, application_ids, strict=True)
             ):
+                shadow = (
+                    {
+                        "challenger_version": challenger.model_version,
+                        "challenger_probability": challenger.probabilities[n],
+                        "challenger_prediction": challenger.predictions[n],
+                    }
+                    if challenger is not None
+                    else {}
+                )
                 yield {
                     **common,
                     "model_latency_ms": model_latency_ms,
@@ -68,6 +91,7 @@ class Decision:
                     "probability": probability,
                     "prediction": prediction,
                     "threshold": self.threshold,
+                    **shadow,
                 }
             for index, error, fields in self.refused_items:
                 yield {

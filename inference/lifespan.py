@@ -18,6 +18,8 @@ from pydantic import ValidationError
 
 from contract.requests import build_request_models
 from contract.scorer import ModelLoadError, Scorer
+from inference.challenger import Challenger
+from inference.metrics import Metrics
 from inference.prediction_log import PredictionLog
 from inference.security import KeyRing
 from inference.service import ScoringService
@@ -52,6 +54,7 @@ def build_lifespan(settings: Settings | None) -> Callable[[FastAPI], AbstractAsy
         metrics.set_model(metadata)
         recorder = PredictionLog(current.prediction_log_dir, on_write_failure=metrics.log_write_failures.inc)
         recorder.start()
+        challenger = _load_challenger(current, scorer, metrics)
         service = ScoringService(
             scorer=scorer,
             requests=build_request_models(metadata.feature_spec, current.max_batch_size),
@@ -63,6 +66,7 @@ def build_lifespan(settings: Settings | None) -> Callable[[FastAPI], AbstractAsy
             metrics=metrics,
             max_body_bytes=current.max_body_bytes,
             max_batch_body_bytes=current.max_batch_body_bytes,
+            challenger=challenger,
         )
         metrics_key = current.metrics_api_key
         app.state.loaded = Loaded(
@@ -92,6 +96,20 @@ def build_lifespan(settings: Settings | None) -> Callable[[FastAPI], AbstractAsy
             logger.info("stopped; prediction log flushed")
 
     return lifespan
+
+
+def _load_challenger(settings: Settings, champion: Scorer, metrics: Metrics) -> Challenger | None:
+    """The challenger, or None: an unusable one never stops the champion from serving."""
+    if settings.challenger_model_path is None:
+        return None
+    scorer = Scorer(settings.challenger_model_path, settings.ort_intra_op_threads, settings.ort_inter_op_threads)
+    try:
+        scorer.load()
+    except ModelLoadError as exc:
+        logger.error("challenger not loaded, serving the champion alone: %s", exc)
+        return None
+    logger.info("challenger %s version %s scored in shadow", scorer.metadata.model_name, scorer.metadata.model_version)
+    return Challenger(scorer, champion, on_failure=metrics.challenger_failures.inc)
 
 
 def _resolve_settings(app: FastAPI) -> Settings:

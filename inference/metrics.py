@@ -79,6 +79,11 @@ class Metrics:
             "Calls refused with 429 because their address sent too many invalid keys",
             registry=registry,
         )
+        self.challenger_failures = Counter(
+            "challenger_failures",
+            "Scoring calls the challenger failed on (the champion answered them)",
+            registry=registry,
+        )
         self.model_info = Gauge(
             "model_info",
             "The served model (value 1)",

@@ -77,6 +77,8 @@ class ServiceInfo(_Documented):
     ready: bool
     model: ModelInfo | None
     """The served model; null until it is loaded."""
+    challenger: ModelInfo | None = None
+    """The challenger scored in shadow on the same applicants (CHALLENGER_MODEL_PATH), if any."""
     limits: dict[str, int]
     docs: str
 

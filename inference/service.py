@@ -28,6 +28,7 @@ from contract.names import BATCH_PATH, PREDICT_PATH
 from contract.records import Decision
 from contract.requests import APPLICATION_ID, RequestInvalid, RequestModels
 from contract.scorer import Scorer
+from inference.challenger import Challenger, ShadowScores
 from inference.context import RequestContext
 from inference.errors import (
     InvalidInput,
@@ -79,6 +80,8 @@ class Scores(NamedTuple):
     predictions: list[int]
     model_latency_s: float
     application_ids: Sequence[str | None] = ()
+    challenger: ShadowScores | None = None
+    """The challenger's scores of the same applicants (record only, never the answer)."""
     batch_size: int | None = None
     """Applicants in the request, when some were refused on their own."""
     positions: Sequence[int] = ()
@@ -100,8 +103,10 @@ class ScoringService:
         metrics: Metrics,
         max_body_bytes: int,
         max_batch_body_bytes: int,
+        challenger: Challenger | None = None,
     ) -> None:
         self.scorer = scorer
+        self.challenger = challenger
         self.requests = requests
         self.keyring = keyring
         self.throttle = throttle
@@ -165,7 +170,8 @@ class ScoringService:
         model_latency = time.perf_counter() - model_started
         threshold = self.threshold
         predictions = [int(p >= threshold) for p in probabilities]
-        return Scores(applicants, probabilities, predictions, model_latency, application_ids)
+        shadow = self.challenger.shadow(rows, applicants) if self.challenger is not None else None
+        return Scores(applicants, probabilities, predictions, model_latency, application_ids, shadow)
 
     def _check_key(self, api_key: str | None, client: str) -> None:
         retry_after = self.throttle.retry_after(client)
@@ -248,6 +254,7 @@ class ScoringService:
                 probabilities=scores.probabilities if scores is not None else (),
                 predictions=scores.predictions if scores is not None else (),
                 application_ids=scores.application_ids if scores is not None else (),
+                challenger=scores.challenger if scores is not None else None,
                 error=error.kind if error is not None else None,
                 error_fields=error.field_names() if error is not None else (),
                 batch_size=scores.batch_size if scores is not None else None,

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     model_path: Path = DEFAULT_MODEL_PATH
     """MODEL_PATH: the exported ONNX artifact (it carries its feature spec, threshold and version)."""
 
+    challenger_model_path: Path | None = None
+    """CHALLENGER_MODEL_PATH: a second artifact scored on the same applicants, recorded beside the
+    champion's scores and never answered (docs/MONITORING.md); unreadable, it is left out and logged."""
+
     prediction_log_dir: Path = Path("logs")
     """PREDICTION_LOG_DIR: where the JSONL prediction records go, one file per process and day."""
 
