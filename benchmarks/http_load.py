@@ -576,7 +576,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--servers",
         default="service,noop,mlflow",
-        help="comma-separated, from: service, noop, mlflow, service-fastapi-door, service-challenger, service-2w, noop-2w, "
+        help="comma-separated, from: service, noop, mlflow, service-fastapi-door, service-challenger, "
+        "service-2w, noop-2w, "
         "service-asyncio-h11, noop-asyncio-h11, baseline (with --baseline)",
     )
     parser.add_argument(
