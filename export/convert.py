@@ -18,9 +18,9 @@ from skl2onnx.common.data_types import FloatTensorType
 from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
 from sklearn.pipeline import Pipeline
 
+from contract.features import DAYS_EMPLOYED_ANOMALY
 from contract.metadata import INPUT_NAME, PROBABILITY_OUTPUT
 from training.pipeline import FeatureEngineer, SpecEncoder
-from training.schema import DAYS_EMPLOYED_ANOMALY
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 
