@@ -33,6 +33,7 @@ from export.convert import to_onnx
 from export.explanation import ExplanationError, ExplanationReport, prove
 from export.parity import ParityError, ParityReport, compare, onnx_probabilities, records
 from export.treeshap import explainer_payload
+from training.fairness import group_order
 from training.synthetic import generate
 from training.train import (
     FAIRNESS_ARTIFACT,
@@ -296,7 +297,7 @@ def fairness_section(report: dict) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for grouping, groups in report["groups"].items():
-        for group, o in groups.items():
+        for group, o in sorted(groups.items(), key=lambda item: group_order(item[0])):
             share = "n/a" if o["defaulters_refused_share"] is None else f"{o['defaulters_refused_share']:.1%}"
             lines.append(
                 f"| {grouping} {group} | {o['n']:,} | {o['refusal_rate']:.1%} | {o['defaulters']:,} | {share} |"

@@ -35,10 +35,16 @@ def age_bands(days_birth: pd.Series | np.ndarray) -> np.ndarray:
     return labels[np.searchsorted(uppers, years, side="right")]
 
 
+def group_order(group: object) -> tuple[int, str]:
+    """Age bands youngest first, other groups alphabetically."""
+    labels = [label for _, label in AGE_BANDS]
+    return (labels.index(group), "") if group in labels else (len(labels), str(group))
+
+
 def group_outcomes(groups: np.ndarray, refused: np.ndarray, defaulted: np.ndarray) -> dict[str, dict[str, Any]]:
     """Per group: size, refusal rate, defaulters and the share of them refused (None without defaulters)."""
     out: dict[str, dict[str, Any]] = {}
-    for group in sorted(pd.unique(groups)):
+    for group in sorted(pd.unique(groups), key=group_order):
         member = groups == group
         defaulters = member & (defaulted == 1)
         out[str(group)] = {
