@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -89,13 +90,18 @@ class Explainer:
         self._default_left = arrays["node_default_left"].astype(bool).ravel()
         missing_type = arrays["node_missing"].ravel()
         self._zero_missing = missing_type == MISSING_ZERO
-        self._nan_missing = missing_type == MISSING_NAN
-        self._nan_as_zero = ~self._nan_missing
         self._bit = arrays["node_bit"].astype(np.int64)  # (trees, depth): 2^j, 0 for padding
+        self._bit_u8 = (1 << np.arange(min(depth, 8))).astype(np.uint8)  # used when depth <= 8
         padding = (self._bit == 0).ravel()
-        # A padding node reads feature 0 as 0 or a value, never NaN-by-default, and never goes left.
-        self._threshold[padding], self._zero_missing[padding], self._nan_missing[padding] = -np.inf, False, False
-        self._nan_as_zero[padding] = True
+        # LightGBM: NaN is the missing value for a NaN-missing split (default way); for the other
+        # splits NaN counts as 0.0, which is missing for a zero-as-missing split (default way) and
+        # an ordinary value otherwise. So where a NaN goes is fixed per node.
+        self._nan_left = np.where(missing_type == MISSING_NONE, 0.0 <= self._threshold, self._default_left)
+        # A padding node never goes left, whatever it reads.
+        self._threshold[padding] = -np.inf
+        self._nan_left[padding] = False
+        self._zero_missing[padding] = False
+        self._any_zero_missing = bool(self._zero_missing.any())
         self._tree_offset = np.arange(n_trees, dtype=np.int64) * arrays["table"].shape[1]
         self._table = arrays["table"].astype(np.float64).reshape(-1, width)  # (trees * patterns, width)
         # Slot (tree, k) -> the model feature it adds to; padding slots add to one extra column.
@@ -128,17 +134,15 @@ class Explainer:
     def _contributions(self, features: np.ndarray) -> np.ndarray:
         n_trees, depth, width = self._shape
         n = features.shape[0]
-        values = features[:, self._node_feature].astype(np.float64)
-        is_nan = np.isnan(values)
-        # LightGBM: NaN counts as 0.0 unless the split's missing type is NaN; a missing value
-        # (NaN, or 0 for zero-as-missing) goes the default way, any other value left if <= threshold.
-        values = np.where(is_nan & self._nan_as_zero, 0.0, values)
-        default = (self._nan_missing & is_nan) | (self._zero_missing & (np.abs(values) <= ZERO_THRESHOLD))
-        left = np.where(default, self._default_left, values <= self._threshold).reshape(n, n_trees, depth)
+        values = features[:, self._node_feature]  # float32; compared with float64 thresholds exactly
+        left = np.where(np.isnan(values), self._nan_left, values <= self._threshold)
+        if self._any_zero_missing:  # zero-as-missing splits send |x| <= 1e-35 the default way
+            zero = self._zero_missing & (np.abs(values) <= ZERO_THRESHOLD)
+            left = np.where(zero, self._default_left, left)
         if depth <= 8:  # bit j of a tree's pattern = node j went left; padding nodes never do
-            pattern = np.packbits(left, axis=2, bitorder="little")[:, :, 0].astype(np.intp)
+            pattern = left.reshape(n, n_trees, depth).view(np.uint8) @ self._bit_u8
         else:
-            pattern = (left * self._bit).sum(axis=2)
+            pattern = (left.reshape(n, n_trees, depth) * self._bit).sum(axis=2)
         gathered = self._table[pattern + self._tree_offset]  # (n, trees, width)
         # Sum each row's slots per feature: one weighted count (BLAS would add threads, not speed).
         slots = (np.arange(n)[:, None] * self._n_slots + self._slot_feature).ravel()
@@ -156,21 +160,23 @@ class Explainer:
         self, rows: np.ndarray, contributions: np.ndarray, k: int = DEFAULT_REASONS
     ) -> list[list[dict[str, Any]]]:
         """Per row, the k factors that pushed hardest towards refusal (contribution > 0), largest first."""
-        if not 1 <= k <= MAX_REASONS:
-            raise ValueError(f"k must be between 1 and {MAX_REASONS}, got {k}")
-        features = self.model_features(rows)
-        out = []
-        for values, row in zip(features, contributions, strict=True):
-            order = np.argsort(-row, kind="stable")[:k]
-            out.append([self._reason(int(j), float(values[j]), float(row[j]), values) for j in order if row[j] > 0])
-        return out
+        return self._reasons(self.model_features(rows), contributions, k)
 
     def explain_reasons(self, rows: np.ndarray, k: int = DEFAULT_REASONS) -> list[list[dict[str, Any]]]:
-        """`reasons` of freshly explained rows (the rows a refusal answer needs)."""
-        _, contributions = self.explain(rows)
-        return self.reasons(rows, contributions, k)
+        """`reasons` of freshly explained rows (what a refusal answer needs), the features computed once."""
+        features = self.model_features(rows)
+        return self._reasons(features, self._contributions(features), k)
 
-    def _reason(self, j: int, value: float, contribution: float, features: np.ndarray) -> dict[str, Any]:
+    def _reasons(self, features: np.ndarray, contributions: np.ndarray, k: int) -> list[list[dict[str, Any]]]:
+        if not 1 <= k <= MAX_REASONS:
+            raise ValueError(f"k must be between 1 and {MAX_REASONS}, got {k}")
+        top = np.argsort(-contributions, axis=1, kind="stable")[:, :k]
+        out = []
+        for values, row, order in zip(features.tolist(), contributions, top, strict=True):
+            out.append([self._reason(j, values[j], float(row[j]), values) for j in order.tolist() if row[j] > 0])
+        return out
+
+    def _reason(self, j: int, value: float, contribution: float, features: list[float]) -> dict[str, Any]:
         wording = self._wording[j]
         return {
             "feature": self.feature_names[j],
@@ -219,7 +225,7 @@ class _Wording:
 
     def value(self, value: float) -> Any:
         """The value as the client sent it: a level, a number, None when missing."""
-        if np.isnan(value):
+        if math.isnan(value):
             return None
         if self.kind == "categorical":
             return self.levels[int(value)]
@@ -227,16 +233,16 @@ class _Wording:
             return int(value)
         return value
 
-    def text(self, value: float, features: np.ndarray, names: list[str]) -> str:
+    def text(self, value: float, features: list[float], names: list[str]) -> str:
         label = self.labels[0]
         if self.kind == "not_employed":
             return "Not in employment (pensioner or unemployed)" if value == 1 else "In employment"
         if self.kind == "ratio":
             numerator, denominator = self.labels
-            if np.isnan(value):
+            if math.isnan(value):
                 return self._unassessable(features, names)
             return f"{numerator} is {self._level(value, self.fields[0])} relative to {_lower(denominator)}"
-        if np.isnan(value):
+        if math.isnan(value):
             return f"{label} not provided"
         if self.kind == "categorical":
             return f"{label}: {self.levels[int(value)]}"
@@ -254,12 +260,12 @@ class _Wording:
             return "long" if value > self.typical else "short"
         return "high" if value > self.typical else "low"
 
-    def _unassessable(self, features: np.ndarray, names: list[str]) -> str:
+    def _unassessable(self, features: list[float], names: list[str]) -> str:
         """Why a ratio is missing: a field not provided, or no current job."""
         for field, label in zip(self.fields, self.labels, strict=True):
             if field == DAYS_EMPLOYED and features[names.index(ANOMALY_FLAG)] == 1:
                 return "Not in employment (pensioner or unemployed)"
-            if np.isnan(features[names.index(field)]):
+            if math.isnan(features[names.index(field)]):
                 return f"{label} not provided"
         return f"{self.labels[0]} relative to {_lower(self.labels[1])} cannot be assessed"
 
