@@ -185,6 +185,8 @@ def test_export_cli_fails_clearly_on_an_unknown_model(
 def test_training_cli_refuses_an_unknown_protected_attribute(capsys: pytest.CaptureFixture[str]) -> None:
     assert train_main(["--protected", "CODE_GENDER,NOT_A_FIELD", "--rows", "100"]) == 2
     assert "NOT_A_FIELD" in capsys.readouterr().err
+    assert train_main(["--protected", "DAYS_EMPLOYED", "--rows", "100"]) == 2
+    assert "DAYS_EMPLOYED must be a model input" in capsys.readouterr().err
 
 
 def test_age_bands_follow_days_birth() -> None:

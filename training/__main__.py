@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from contract.features import Engineering
 from training.data import DataError
 from training.schema import build_feature_spec
 from training.train import MODEL_NAME, TrainConfig, train
@@ -42,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         fairness_comparison=not args.no_fairness_comparison,
     )
     try:
-        build_feature_spec(config.protected_attributes)  # an unknown field fails now, not after the data
+        # An unknown field, or one the engineered features need, fails now, not after the data.
+        Engineering.for_inputs(build_feature_spec(config.protected_attributes).input_names)
     except ValueError as exc:
         print(f"error: --protected: {exc}", file=sys.stderr)
         return 2
