@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from contract.features import ANOMALY_FLAG, DAYS_EMPLOYED, Engineering
+from contract.features import ANOMALY_FLAG, DAYS_EMPLOYED, DAYS_EMPLOYED_ANOMALY, Engineering
 from contract.metadata import ModelMetadata
 from contract.spec import Feature, FeatureSpec
 
@@ -181,7 +181,7 @@ class Explainer:
         return {
             "feature": self.feature_names[j],
             "fields": list(wording.fields),
-            "value": wording.value(value),
+            "value": wording.value(value, features, self.feature_names),
             "contribution": contribution,
             "text": wording.text(value, features, self.feature_names),
         }
@@ -223,8 +223,10 @@ class _Wording:
             return cls(name, fields, "yes_no", labels, typical)
         return cls(name, fields, "number", labels, typical)
 
-    def value(self, value: float) -> Any:
+    def value(self, value: float, features: list[float], names: list[str]) -> Any:
         """The value as the client sent it: a level, a number, None when missing."""
+        if self.name == DAYS_EMPLOYED and _not_employed(features, names):
+            return DAYS_EMPLOYED_ANOMALY  # the trees read it as missing; the client sent the placeholder
         if math.isnan(value):
             return None
         if self.kind == "categorical":
@@ -242,10 +244,13 @@ class _Wording:
             if math.isnan(value):
                 return self._unassessable(features, names)
             return f"{numerator} is {self._level(value, self.fields[0])} relative to {_lower(denominator)}"
+        if self.name == DAYS_EMPLOYED and _not_employed(features, names):
+            return "Not in employment (pensioner or unemployed)"
         if math.isnan(value):
             return f"{label} not provided"
         if self.kind == "categorical":
-            return f"{label}: {self.levels[int(value)]}"
+            level = self.levels[int(value)]
+            return f"{label}: {_YES_NO.get(level, level)}"
         if self.kind == "yes_no":
             return f"{label}: {'yes' if value == 1 else 'no'}"
         return f"{label} is {self._level(value, self.fields[0])}"
@@ -263,11 +268,18 @@ class _Wording:
     def _unassessable(self, features: list[float], names: list[str]) -> str:
         """Why a ratio is missing: a field not provided, or no current job."""
         for field, label in zip(self.fields, self.labels, strict=True):
-            if field == DAYS_EMPLOYED and features[names.index(ANOMALY_FLAG)] == 1:
+            if field == DAYS_EMPLOYED and _not_employed(features, names):
                 return "Not in employment (pensioner or unemployed)"
             if math.isnan(features[names.index(field)]):
                 return f"{label} not provided"
         return f"{self.labels[0]} relative to {_lower(self.labels[1])} cannot be assessed"
+
+
+_YES_NO = {"Y": "yes", "N": "no"}
+
+
+def _not_employed(features: list[float], names: list[str]) -> bool:
+    return features[names.index(ANOMALY_FLAG)] == 1
 
 
 def _label(feature: Feature) -> str:

@@ -231,3 +231,20 @@ def _internal_nodes(node: dict):  # type: ignore[no-untyped-def]
         yield node
         yield from _internal_nodes(node["left_child"])
         yield from _internal_nodes(node["right_child"])
+
+
+def test_the_not_employed_placeholder_reads_as_such(scorer: Scorer, explainer: Explainer) -> None:
+    spec = scorer.metadata.feature_spec
+    applicants = records(generate(3_000, seed=9), spec)
+    for applicant in applicants:
+        applicant["DAYS_EMPLOYED"] = 365243  # "not employed" (pensioners), NaN plus a flag for the trees
+    rows = scorer.encoder.encode_many(applicants)
+    _, contributions = explainer.explain(rows)
+    reasons = [r for row in explainer.reasons(rows, contributions, 10) for r in row if "DAYS_EMPLOYED" in r["fields"]]
+    assert reasons, "employment never pushed towards refusal"
+    for r in reasons:
+        assert r["text"] == "Not in employment (pensioner or unemployed)", r
+        if r["feature"] == "DAYS_EMPLOYED":
+            assert r["value"] == 365243
+    texts = {r["text"] for row in explainer.reasons(rows, contributions, 10) for r in row}
+    assert not any("not provided" in t and "job" in t for t in texts)
