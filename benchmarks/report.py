@@ -50,6 +50,13 @@ def model_ratios(groups: dict[str, dict[str, float]]) -> dict[str, float]:
         for slow in ("pipeline", "pyfunc"):
             if {slow, "served"} <= m.keys():
                 ratios[f"model_{group}_{slow}_over_served"] = m[slow] / m["served"]
+    for group in ("explain-single", "explain-batch1000"):  # what reasons add to the model call
+        m = groups.get(group, {})
+        name = group.replace("-", "_")
+        if {"model+reasons", "model"} <= m.keys():
+            ratios[f"{name}_model_reasons_over_model"] = m["model+reasons"] / m["model"]
+        if {"explain", "model"} <= m.keys():
+            ratios[f"{name}_explain_over_model"] = m["explain"] / m["model"]
     return {k: round(v, 3) for k, v in ratios.items()}
 
 

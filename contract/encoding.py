@@ -1,5 +1,8 @@
 """Raw applicant fields -> the model's float32 input rows, in feature-spec order.
 
+Only the model's inputs are encoded: a protected attribute (`Feature.protected`) is accepted
+and recorded by the API but never reaches the model, so it cannot move a score.
+
 A categorical value becomes the index of its level in the spec (the same codes the
 training pipeline uses); a missing value (absent or null) becomes NaN, which the
 LightGBM trees route exactly as in training. NumPy only: this runs on every request.
@@ -27,22 +30,23 @@ class UnknownLevelError(RequestInvalid):
 
 
 class RowEncoder:
-    """Encodes applicants into a float32 matrix whose columns follow the spec."""
+    """Encodes applicants into a float32 matrix whose columns are the spec's model inputs."""
 
     def __init__(self, spec: FeatureSpec) -> None:
         # Everything per column is worked out once, at start-up.
-        self._names = tuple(spec.names)
+        inputs = spec.model_inputs
+        self._names = tuple(f.name for f in inputs)
         self.width = len(self._names)
         # One C call reads a complete applicant's values in spec order.
         self._take = itemgetter(*self._names) if self.width > 1 else lambda applicant: (applicant[self._names[0]],)
         self._categorical = tuple(
             (index, f.name, f.levels, {level: float(code) for code, level in enumerate(f.levels)})
-            for index, f in enumerate(spec.features)
+            for index, f in enumerate(inputs)
             if f.is_categorical
         )
 
     def encode_many(self, applicants: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Encode applicants to an (n, width) float32 array; absent or None -> NaN."""
+        """Encode applicants to an (n, width) float32 array; absent or None -> NaN; other fields ignored."""
         values: list[Any] = []
         for applicant in applicants:
             try:

@@ -13,6 +13,8 @@ from contract.spec import FeatureSpec
 
 INPUT_NAME = "input"
 PROBABILITY_OUTPUT = "probabilities"
+ARTIFACT_SHA256_KEY = "artifact_sha256"
+"""SHA-256 of the serialised artifact before this one key was added: its identity (docs/CONTRACTS.md)."""
 
 
 class MetadataError(ValueError):
@@ -30,8 +32,28 @@ class ModelMetadata:
     metrics: dict[str, float] = field(default_factory=dict)
     library_versions: dict[str, str] = field(default_factory=dict)
     parity: dict[str, Any] = field(default_factory=dict)
+    training_data: dict[str, Any] = field(default_factory=dict)
+    """What the model was trained on and when: synthetic generator and seed, or the file and its SHA-256."""
+    fairness: dict[str, Any] = field(default_factory=dict)
+    """The training-time fairness report (training/fairness.py) on the test set."""
+    explainer: dict[str, Any] = field(default_factory=dict)
+    """The TreeSHAP tables and feature names `contract.explain.Explainer` reads; empty: no reasons."""
+    explanation_proof: dict[str, Any] = field(default_factory=dict)
+    """The export's exactness proof of the explainer against LightGBM (rows, max differences)."""
+    artifact_sha256: str = ""
+    """The artifact's identity; empty for artifacts exported before it existed."""
+
+    @property
+    def protected_attributes(self) -> list[str]:
+        """Accepted fields the model never reads (from the feature spec)."""
+        return self.feature_spec.protected_names
+
+    @property
+    def model_inputs(self) -> list[str]:
+        return self.feature_spec.input_names
 
     def to_onnx_map(self) -> dict[str, str]:
+        """Every key but `artifact_sha256`, which export adds last, over the serialised rest."""
         return {
             "model_name": self.model_name,
             "model_version": self.model_version,
@@ -42,6 +64,10 @@ class ModelMetadata:
             "metrics": json.dumps(self.metrics),
             "library_versions": json.dumps(self.library_versions),
             "parity": json.dumps(self.parity),
+            "training_data": json.dumps(self.training_data),
+            "fairness": json.dumps(self.fairness),
+            "explainer": json.dumps(self.explainer, separators=(",", ":")),
+            "explanation_proof": json.dumps(self.explanation_proof),
         }
 
     @classmethod
@@ -57,6 +83,11 @@ class ModelMetadata:
                 metrics=json.loads(values.get("metrics", "{}")),
                 library_versions=json.loads(values.get("library_versions", "{}")),
                 parity=json.loads(values.get("parity", "{}")),
+                training_data=json.loads(values.get("training_data", "{}")),
+                fairness=json.loads(values.get("fairness", "{}")),
+                explainer=json.loads(values.get("explainer", "{}")),
+                explanation_proof=json.loads(values.get("explanation_proof", "{}")),
+                artifact_sha256=values.get(ARTIFACT_SHA256_KEY, ""),
             )
         except KeyError as exc:
             raise MetadataError(f"model metadata lacks the key {exc.args[0]!r}") from None

@@ -79,7 +79,7 @@ class Scorer:
             metadata = ModelMetadata.from_onnx_map(session.get_modelmeta().custom_metadata_map)
         except MetadataError as exc:
             raise ModelLoadError(f"{self.path}: {exc}") from None
-        _check_signature(session, len(metadata.feature_spec), self.path)
+        _check_signature(session, len(metadata.feature_spec.model_inputs), self.path)
         encoder = RowEncoder(metadata.feature_spec)
         # A first run allocates ORT's buffers (so the first client does not pay for them) and
         # proves the artifact scores its own example.
@@ -137,7 +137,7 @@ def _check_signature(session: ort.InferenceSession, width: int, path: Path) -> N
     if model_input.type != "tensor(float)" or model_input.shape[-1] != width:
         raise ModelLoadError(
             f"{path}: input {INPUT_NAME!r} is {model_input.type} {model_input.shape}, "
-            f"expected tensor(float) [N, {width}] for the {width} features of its spec"
+            f"expected tensor(float) [N, {width}] for the {width} model inputs of its spec"
         )
     if PROBABILITY_OUTPUT not in outputs:
         raise ModelLoadError(f"{path}: no output named {PROBABILITY_OUTPUT!r} (found {sorted(outputs)})")

@@ -28,21 +28,43 @@ class Feature:
     minimum: float | None = None
     maximum: float | None = None
     levels: tuple[str, ...] = field(default_factory=tuple)
+    protected: bool = False
+    """A protected attribute (gender, ...): accepted and recorded, never a model input."""
+    label: str = ""
+    """A short noun phrase for letters ("Annual income"); empty: the description stands in."""
 
     @property
     def is_categorical(self) -> bool:
         return self.kind == "categorical"
 
+    @property
+    def display_name(self) -> str:
+        return self.label or self.description
+
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """The ordered raw features; their order is the model input's column order."""
+    """The ordered raw fields a client sends; the non-protected ones, in this order, are the model's input."""
 
     features: tuple[Feature, ...]
 
     @property
     def names(self) -> list[str]:
+        """Every accepted field, protected ones included (requests, records, monitoring)."""
         return [f.name for f in self.features]
+
+    @property
+    def model_inputs(self) -> tuple[Feature, ...]:
+        """The fields the model reads: the input tensor's columns, in order."""
+        return tuple(f for f in self.features if not f.protected)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [f.name for f in self.model_inputs]
+
+    @property
+    def protected_names(self) -> list[str]:
+        return [f.name for f in self.features if f.protected]
 
     @property
     def numeric_names(self) -> list[str]:
@@ -53,6 +75,7 @@ class FeatureSpec:
         return [f.name for f in self.features if f.is_categorical]
 
     def __len__(self) -> int:
+        """The number of accepted fields (the model's input width is `len(spec.model_inputs)`)."""
         return len(self.features)
 
     def __getitem__(self, name: str) -> Feature:

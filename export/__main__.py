@@ -10,6 +10,7 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 
 from contract.names import DEFAULT_MODEL_URI
+from export.explanation import ExplanationError
 from export.parity import ParityError
 from export.run import export_model
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our own progress lines suffice
     try:
         result = export_model(args.model_uri, args.out, args.parity_rows, args.tracking_uri)
-    except ParityError as exc:
+    except (ParityError, ExplanationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except (MlflowException, ValueError) as exc:

@@ -8,6 +8,8 @@ Input: one float32 tensor `input` of shape [N, n_features]; output `probabilitie
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from lightgbm import LGBMClassifier
@@ -18,9 +20,9 @@ from skl2onnx.common.data_types import FloatTensorType
 from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
 from sklearn.pipeline import Pipeline
 
+from contract.features import DAYS_EMPLOYED_ANOMALY
 from contract.metadata import INPUT_NAME, PROBABILITY_OUTPUT
 from training.pipeline import FeatureEngineer, SpecEncoder
-from training.schema import DAYS_EMPLOYED_ANOMALY
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 
@@ -154,4 +156,82 @@ def to_onnx(pipeline: Pipeline) -> onnx.ModelProto:
     outputs = [o.name for o in model.graph.output]
     if PROBABILITY_OUTPUT not in outputs:
         raise RuntimeError(f"converted graph has outputs {outputs}, expected {PROBABILITY_OUTPUT!r}")
+    _trees_summed_in_double(model)
     return model
+
+
+# Trees summed in float32 by one tree node; the partial sums add up in float64. Measured on the
+# committed model (100,000 rows): max log-odds error 1.3e-6 at 30 (3 nodes), 5.9e-7 at 8 (11
+# nodes, 3x slower for one row), 3.2e-6 for one node; the classifier node it replaces: 1.2e-5.
+TREES_PER_SUM = 30
+
+
+def _trees_summed_in_double(model: onnx.ModelProto) -> None:
+    """Replace the classifier's tree node by regressor nodes summed in float64, then a float64 logistic.
+
+    onnxruntime sums every tree of one node in float32 (up to ~1e-5 log-odds off over ~90 trees
+    at a score of -5) and its logistic post-transform computes 1 - 1/(1 + e^|x|), which cancels
+    for small probabilities. Both exceed the reasons' additivity limit (the served log-odds must
+    equal base + contributions within 1e-5). Groups of TREES_PER_SUM trees keep each float32
+    sum short; their results are cast to float64, added, and put through Sigmoid in float64.
+    (Regressor nodes also score one row faster than the classifier node: 14 vs 27 us measured.)
+    The outputs keep their names, shapes and types: `label` int64 [N] (score > 0, i.e. p > 0.5)
+    and `probabilities` float32 [N, 2].
+    """
+    trees = [n for n in model.graph.node if n.op_type == "TreeEnsembleClassifier"]
+    if len(trees) != 1:
+        raise RuntimeError(f"expected one TreeEnsembleClassifier, found {len(trees)}")
+    tree = trees[0]
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in tree.attribute}
+    if attrs.get("post_transform") != b"LOGISTIC" or set(attrs["class_ids"]) != {0}:
+        raise RuntimeError("expected a binary classifier with a LOGISTIC post-transform")
+    label_out, probability_out = tree.output
+    x = tree.input[0]
+    node_keys = [k for k in attrs if k.startswith("nodes_")]
+    tree_ids = sorted(set(attrs["nodes_treeids"]))
+    new_nodes = []
+    partial_sums = []
+    for group, start in enumerate(range(0, len(tree_ids), TREES_PER_SUM)):
+        subset = set(tree_ids[start : start + TREES_PER_SUM])
+        nodes = [i for i, t in enumerate(attrs["nodes_treeids"]) if t in subset]
+        leaves = [i for i, t in enumerate(attrs["class_treeids"]) if t in subset]
+        regressor_attrs: dict[str, Any] = {
+            "n_targets": 1,
+            "aggregate_function": "SUM",
+            "post_transform": "NONE",
+            "target_ids": [0] * len(leaves),
+            "target_nodeids": [attrs["class_nodeids"][i] for i in leaves],
+            "target_treeids": [attrs["class_treeids"][i] for i in leaves],
+            "target_weights": [attrs["class_weights"][i] for i in leaves],
+            **{k: [attrs[k][i] for i in nodes] for k in node_keys},
+        }
+        regressor = onnx.helper.make_node(
+            "TreeEnsembleRegressor",
+            [x],
+            [f"trees{group}"],
+            name=f"trees{group}",
+            domain="ai.onnx.ml",
+            **regressor_attrs,
+        )
+        cast = onnx.helper.make_node("Cast", [f"trees{group}"], [f"trees{group}_f64"], to=TensorProto.DOUBLE)
+        new_nodes += [regressor, cast]
+        partial_sums.append(f"trees{group}_f64")
+    base = float(attrs.get("base_values", [0.0])[0]) if attrs.get("base_values") else 0.0
+    zero = onnx.helper.make_tensor("score_zero", TensorProto.DOUBLE, [], [0.0])
+    offset = onnx.helper.make_tensor("score_base", TensorProto.DOUBLE, [], [base])
+    flat = onnx.helper.make_tensor("label_shape", TensorProto.INT64, [1], [-1])
+    model.graph.initializer.extend([zero, offset, flat])
+    new_nodes += [
+        onnx.helper.make_node("Sum", [*partial_sums, "score_base"], ["score"], name="score_in_float64"),
+        onnx.helper.make_node("Neg", ["score"], ["minus_score"]),
+        onnx.helper.make_node("Concat", ["minus_score", "score"], ["scores"], axis=1),
+        onnx.helper.make_node("Sigmoid", ["scores"], ["probabilities_f64"], name="logistic_in_float64"),
+        onnx.helper.make_node("Cast", ["probabilities_f64"], [probability_out], to=TensorProto.FLOAT),
+        onnx.helper.make_node("Greater", ["score", "score_zero"], ["label_bool"]),
+        onnx.helper.make_node("Cast", ["label_bool"], ["label_2d"], to=TensorProto.INT64),
+        onnx.helper.make_node("Reshape", ["label_2d", "label_shape"], [label_out]),
+    ]
+    nodes = list(model.graph.node)
+    at = nodes.index(tree)
+    del model.graph.node[:]
+    model.graph.node.extend([*nodes[:at], *new_nodes, *nodes[at + 1 :]])  # stays topologically sorted

@@ -35,6 +35,14 @@ UNSET = "<unset>"  # pass as an environment value to `serve` to leave the variab
 
 
 @pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A small model trained, registered and exported once per session (tests/small_model.py)."""
+    from tests.small_model import train_and_export  # training libraries only for the model tests
+
+    return train_and_export(tmp_path_factory.mktemp("mlflow"))
+
+
+@pytest.fixture(scope="session")
 def model_path() -> Path:
     path = Path(os.environ.get("TEST_MODEL_PATH", REPO / "models" / "credit_scoring.onnx")).resolve()
     if not path.is_file():

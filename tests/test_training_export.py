@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -17,40 +16,15 @@ import export.run as export_run
 from contract.metadata import ModelMetadata
 from export.__main__ import main as export_main
 from export.parity import ParityError, compare, onnx_probabilities, records
+from tests.small_model import Trained
+from training.__main__ import main as train_main
+from training.fairness import age_bands
 from training.schema import build_feature_spec
 from training.synthetic import generate
 from training.threshold import best_threshold, business_cost
-from training.train import CHAMPION_ALIAS, MODEL_NAME, TrainConfig, TrainResult, train
+from training.train import CHAMPION_ALIAS, MODEL_NAME
 
 SPEC = build_feature_spec()
-
-
-@dataclass
-class Trained:
-    result: TrainResult
-    tracking_uri: str
-    models_dir: Path
-    export: export_run.ExportResult
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    root = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    config = TrainConfig(
-        n_rows=12_000,
-        seed=1,
-        tracking_uri=uri,
-        reference_rows=500,
-        early_stopping_rounds=20,
-        lgbm_params={"n_estimators": 80},
-    )
-    result = train(config)
-    models_dir = root / "models"
-    exported = export_run.export_model(
-        f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}", models_dir, parity_rows=5_000, tracking_uri=uri
-    )
-    return Trained(result, uri, models_dir, exported)
 
 
 def test_training_logs_metrics_and_registers_the_champion(trained: Trained) -> None:
@@ -77,6 +51,64 @@ def test_artifact_is_self_describing(trained: Trained) -> None:
     assert {"onnxruntime", "lightgbm", "skl2onnx"} <= set(meta.library_versions)
     assert meta.metrics["auc_test"] == pytest.approx(trained.result.metrics["auc_test"])
     assert (trained.models_dir / "MODEL_CARD.md").read_text().startswith("# Model card")
+
+
+def test_artifact_says_what_it_was_trained_on_and_who_it_is(trained: Trained) -> None:
+    meta = trained.export.metadata
+    data = meta.training_data
+    assert data["kind"] == "synthetic" and data["seed"] == 1 and data["rows"] == 12_000
+    assert data["generator"] == "training.synthetic.generate"
+    assert data["trained_at"] <= meta.created_at
+    assert len(meta.artifact_sha256) == 64
+    assert export_run.verify_artifact_sha256(trained.export.artifact)
+    # The identity is the content's: another artifact (one leaf moved) has another one.
+    model = onnx.load(trained.export.artifact)
+    node = next(n for n in model.graph.node if n.op_type == "TreeEnsembleRegressor")
+    next(a for a in node.attribute if a.name == "target_weights").floats[0] += 0.01
+    assert export_run.artifact_sha256(model) != meta.artifact_sha256
+    card = (trained.models_dir / "MODEL_CARD.md").read_text()
+    assert meta.artifact_sha256 in card and "12,000 synthetic rows" in card and "seed 1" in card
+
+
+def test_protected_attributes_are_accepted_but_never_model_inputs(trained: Trained) -> None:
+    meta = trained.export.metadata
+    assert meta.protected_attributes == ["CODE_GENDER"]
+    assert "CODE_GENDER" in meta.feature_spec.names and "CODE_GENDER" not in meta.model_inputs
+    session = ort.InferenceSession(str(trained.export.artifact))
+    assert session.get_inputs()[0].shape[1] == len(meta.model_inputs) == len(meta.feature_spec) - 1
+    assert "CODE_GENDER" not in trained.result.pipeline[:-1].get_feature_names_out()
+
+
+def test_fairness_report_is_logged_carried_and_in_the_card(trained: Trained) -> None:
+    report = trained.export.metadata.fairness
+    assert report == trained.result.fairness
+    gender, age = report["groups"]["gender"], report["groups"]["age_band"]
+    assert {"F", "M"} <= set(gender) and set(age) <= {"<25", "25-39", "40-59", "60+"}
+    assert sum(o["n"] for o in age.values()) == report["test_rows"] == sum(o["n"] for o in gender.values())
+    for o in (*gender.values(), *age.values()):
+        assert 0 <= o["refusal_rate"] <= 1
+    rule = report["four_fifths"]["gender"]
+    rates = [gender[g]["refusal_rate"] for g in ("F", "M")]
+    assert rule["ratio"] == pytest.approx(min(rates) / max(rates)) and rule["passes"] == (rule["ratio"] >= 0.8)
+    # Leaving gender out is measured against the same pipeline trained with it.
+    other = report["with_protected_as_inputs"]
+    assert report["cost_of_dropping"]["auc_test"] == pytest.approx(
+        trained.result.metrics["auc_test"] - other["auc_test"]
+    )
+    # Gender is drawn independently of every other field: the inputs carry no proxy for it.
+    assert report["proxy"]["inputs_auc"] < 0.6 and report["proxy"]["finds_proxy"] is False
+    mlflow.set_tracking_uri(trained.tracking_uri)
+    metrics = mlflow.get_run(trained.result.run_id).data.metrics
+    assert metrics["fairness_groups_gender_F_refusal_rate"] == pytest.approx(gender["F"]["refusal_rate"])
+    card = (trained.models_dir / "MODEL_CARD.md").read_text()
+    assert "## Fairness" in card and "Four-fifths rule, gender" in card and "Proxy check" in card
+
+
+def test_explanation_proof_is_recorded(trained: Trained) -> None:
+    proof = trained.export.metadata.explanation_proof
+    assert proof["passed"] and proof["rows"] == 5_000
+    assert proof["max_abs_diff"] <= 1e-5 and proof["max_additivity_diff"] <= 1e-5
+    assert "Reasons (serve-time TreeSHAP" in (trained.models_dir / "MODEL_CARD.md").read_text()
 
 
 def test_onnx_scores_like_the_pipeline(trained: Trained) -> None:
@@ -117,10 +149,11 @@ def test_export_refuses_an_altered_graph_and_writes_nothing(
     def tampered(pipeline):  # type: ignore[no-untyped-def]
         model = real_to_onnx(pipeline)
         for node in model.graph.node:
-            if node.op_type == "TreeEnsembleClassifier":
+            if node.op_type == "TreeEnsembleRegressor":
                 for attr in node.attribute:
-                    if attr.name == "class_weights":
+                    if attr.name == "target_weights":
                         attr.floats[0] += 0.05  # one leaf of one tree moves
+                break
         return model
 
     monkeypatch.setattr(export_run, "to_onnx", tampered)
@@ -147,6 +180,18 @@ def test_export_cli_fails_clearly_on_an_unknown_model(
     )
     assert code == 2
     assert "cannot export models:/no-such-model@champion" in capsys.readouterr().err
+
+
+def test_training_cli_refuses_an_unknown_protected_attribute(capsys: pytest.CaptureFixture[str]) -> None:
+    assert train_main(["--protected", "CODE_GENDER,NOT_A_FIELD", "--rows", "100"]) == 2
+    assert "NOT_A_FIELD" in capsys.readouterr().err
+    assert train_main(["--protected", "DAYS_EMPLOYED", "--rows", "100"]) == 2
+    assert "DAYS_EMPLOYED must be a model input" in capsys.readouterr().err
+
+
+def test_age_bands_follow_days_birth() -> None:
+    days = -np.array([18.0, 24.99, 25.0, 39.99, 40.0, 59.99, 60.0, 69.0]) * 365.25
+    assert list(age_bands(days)) == ["<25", "<25", "25-39", "25-39", "40-59", "40-59", "60+", "60+"]
 
 
 def test_parity_tolerates_flips_only_in_the_band_around_the_threshold() -> None:

@@ -16,18 +16,10 @@ from lightgbm import LGBMClassifier
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 
+from contract.features import ANOMALY_FLAG, RATIOS, Engineering
 from contract.spec import FeatureSpec
-from training.schema import DAYS_EMPLOYED_ANOMALY
 
-# Ratios added by FeatureEngineer: name -> (numerator, denominator).
-RATIOS: dict[str, tuple[str, str]] = {
-    "CREDIT_INCOME_RATIO": ("AMT_CREDIT", "AMT_INCOME_TOTAL"),
-    "ANNUITY_INCOME_RATIO": ("AMT_ANNUITY", "AMT_INCOME_TOTAL"),
-    "ANNUITY_CREDIT_RATIO": ("AMT_ANNUITY", "AMT_CREDIT"),
-    "GOODS_CREDIT_RATIO": ("AMT_GOODS_PRICE", "AMT_CREDIT"),
-    "EMPLOYED_AGE_RATIO": ("DAYS_EMPLOYED", "DAYS_BIRTH"),
-}
-ANOMALY_FLAG = "DAYS_EMPLOYED_ANOM"
+__all__ = ["ANOMALY_FLAG", "RATIOS", "FeatureEngineer", "SpecEncoder", "build_pipeline", "build_preprocessing"]
 
 DEFAULT_LGBM_PARAMS: dict[str, Any] = {
     "n_estimators": 2000,  # an upper bound: early stopping picks the number of trees
@@ -46,7 +38,9 @@ DEFAULT_LGBM_PARAMS: dict[str, Any] = {
 
 
 class SpecEncoder(TransformerMixin, BaseEstimator):
-    """DataFrame of raw fields -> float32 matrix in spec order (categoricals as level codes).
+    """DataFrame of raw fields -> float32 matrix of the spec's model inputs (categoricals as level codes).
+
+    Protected fields are not among `columns`: they never reach the model.
 
     Parameters are plain lists and dicts so the fitted pipeline serialises with skops.
     """
@@ -57,7 +51,8 @@ class SpecEncoder(TransformerMixin, BaseEstimator):
 
     @classmethod
     def from_spec(cls, spec: FeatureSpec) -> SpecEncoder:
-        return cls(spec.names, {f.name: list(f.levels) for f in spec.features if f.is_categorical})
+        inputs = spec.model_inputs
+        return cls([f.name for f in inputs], {f.name: list(f.levels) for f in inputs if f.is_categorical})
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> SpecEncoder:
         missing = [c for c in self.columns if c not in X.columns]
@@ -83,14 +78,18 @@ class SpecEncoder(TransformerMixin, BaseEstimator):
 
 
 class FeatureEngineer(TransformerMixin, BaseEstimator):
-    """Adds domain features to the encoded matrix, in float32 so ONNX computes the same bits.
+    """Adds the domain features of `contract.features.Engineering` to the encoded matrix (float32).
 
-    DAYS_EMPLOYED = 365243 (the "not employed" placeholder) becomes NaN plus a flag, and
-    the ratios in RATIOS are appended (computed after that replacement).
+    `columns` are the model inputs, in order; the arithmetic lives in `Engineering` so the
+    serve-time explainer computes the very values the trees were trained on.
     """
 
     def __init__(self, columns: list[str]) -> None:
         self.columns = columns
+
+    @property
+    def engineering(self) -> Engineering:
+        return Engineering.for_inputs(self.columns)
 
     def fit(self, X: np.ndarray, y: Any = None) -> FeatureEngineer:
         self.n_features_in_ = len(self.columns)
@@ -98,27 +97,20 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
 
     @property
     def employed_index(self) -> int:
-        return self.columns.index("DAYS_EMPLOYED")
+        return self.engineering.employed_index
 
     def ratio_indices(self) -> list[tuple[int, int]]:
-        return [(self.columns.index(a), self.columns.index(b)) for a, b in RATIOS.values()]
+        return self.engineering.ratio_indices()
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float32)
-        e = self.employed_index
-        anomaly = X[:, e] == np.float32(DAYS_EMPLOYED_ANOMALY)
-        cleaned = X.copy()
-        cleaned[anomaly, e] = np.nan
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratios = [cleaned[:, a] / cleaned[:, b] for a, b in self.ratio_indices()]
-        return np.column_stack([cleaned, anomaly.astype(np.float32), *ratios]).astype(np.float32, copy=False)
+        return self.engineering.transform(X)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        return np.asarray([*self.columns, ANOMALY_FLAG, *RATIOS], dtype=object)
+        return np.asarray(self.engineering.feature_names, dtype=object)
 
 
 def build_preprocessing(spec: FeatureSpec) -> Pipeline:
-    return Pipeline([("encode", SpecEncoder.from_spec(spec)), ("engineer", FeatureEngineer(spec.names))])
+    return Pipeline([("encode", SpecEncoder.from_spec(spec)), ("engineer", FeatureEngineer(spec.input_names))])
 
 
 def build_pipeline(preprocessing: Pipeline, model: LGBMClassifier) -> Pipeline:

@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from contract.features import DAYS_EMPLOYED_ANOMALY
 from contract.spec import Feature, FeatureSpec
 
 SCHEMA_PATH = Path(__file__).with_name("home_credit_schema.json")
 ID_COLUMN = "SK_ID_CURR"
 TARGET_COLUMN = "TARGET"
-DAYS_EMPLOYED_ANOMALY = 365243
+__all__ = ["DAYS_EMPLOYED_ANOMALY", "DEFAULT_PROTECTED", "build_feature_spec", "feature_columns", "load_schema"]
+
+# Never model inputs (see `Feature.protected`): the synthetic risk depends on gender, and
+# EU and US credit law forbid deciding on it.
+DEFAULT_PROTECTED: tuple[str, ...] = ("CODE_GENDER",)
 
 _DESCRIPTIONS: dict[str, str] = {
     "NAME_CONTRACT_TYPE": "Contract type: cash loan or revolving loan",
@@ -65,6 +71,42 @@ _DESCRIPTIONS: dict[str, str] = {
     "DAYS_LAST_PHONE_CHANGE": "Days since the client changed phone, negative",
 }
 
+# Short names a credit officer can put in a letter ("External score 3 not provided",
+# "Annuity is high relative to income"); other fields read by their description.
+_LABELS: dict[str, str] = {
+    "NAME_CONTRACT_TYPE": "Contract type",
+    "CODE_GENDER": "Gender",
+    "FLAG_OWN_CAR": "Car ownership",
+    "FLAG_OWN_REALTY": "Home ownership",
+    "CNT_CHILDREN": "Number of children",
+    "AMT_INCOME_TOTAL": "Income",
+    "AMT_CREDIT": "Credit amount",
+    "AMT_ANNUITY": "Annuity",
+    "AMT_GOODS_PRICE": "Price of the goods",
+    "NAME_TYPE_SUITE": "Accompanying person",
+    "NAME_INCOME_TYPE": "Income type",
+    "NAME_EDUCATION_TYPE": "Education",
+    "NAME_FAMILY_STATUS": "Family status",
+    "NAME_HOUSING_TYPE": "Housing",
+    "REGION_POPULATION_RELATIVE": "Population of the region",
+    "DAYS_BIRTH": "Age",
+    "DAYS_EMPLOYED": "Time in current job",
+    "DAYS_REGISTRATION": "Time since the registration changed",
+    "DAYS_ID_PUBLISH": "Time since the identity document changed",
+    "DAYS_LAST_PHONE_CHANGE": "Time since the phone changed",
+    "OWN_CAR_AGE": "Age of the car",
+    "OCCUPATION_TYPE": "Occupation",
+    "CNT_FAM_MEMBERS": "Number of family members",
+    "REGION_RATING_CLIENT": "Rating of the region",
+    "REGION_RATING_CLIENT_W_CITY": "Rating of the region and city",
+    "WEEKDAY_APPR_PROCESS_START": "Day of the application",
+    "HOUR_APPR_PROCESS_START": "Hour of the application",
+    "ORGANIZATION_TYPE": "Employer's organisation type",
+    "EXT_SOURCE_1": "External score 1",
+    "EXT_SOURCE_2": "External score 2",
+    "EXT_SOURCE_3": "External score 3",
+}
+
 _PATTERNS: list[tuple[str, str]] = [
     (
         r"^(REG|LIVE)_(REGION|CITY)_NOT_(LIVE|WORK)_(REGION|CITY)$",
@@ -101,10 +143,15 @@ def describe(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def build_feature_spec() -> FeatureSpec:
-    """The model's input contract: every raw feature with its type, range or levels."""
+def build_feature_spec(protected: Iterable[str] = DEFAULT_PROTECTED) -> FeatureSpec:
+    """The input contract: every raw field with its type, range or levels; `protected` ones are no model input."""
+    columns = load_schema()["columns"]
+    protected = tuple(protected)
+    unknown = [name for name in protected if name not in columns]
+    if unknown:
+        raise ValueError(f"protected attributes {unknown} are not application fields")
     features = []
-    for name, col in load_schema()["columns"].items():
+    for name, col in columns.items():
         categorical = col["kind"] == "categorical"
         features.append(
             Feature(
@@ -119,6 +166,8 @@ def build_feature_spec() -> FeatureSpec:
                 minimum=None if categorical else col["min"],
                 maximum=None if categorical else col["max"],
                 levels=tuple(col["levels"]) if categorical else (),
+                protected=name in protected,
+                label=_LABELS.get(name, ""),
             )
         )
     return FeatureSpec(tuple(features))

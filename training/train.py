@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,10 @@ from sklearn.pipeline import Pipeline
 
 from contract.names import REGISTERED_MODEL_NAME
 from contract.spec import FeatureSpec
+from training import fairness
 from training.data import load_application_csv, split
 from training.pipeline import DEFAULT_LGBM_PARAMS, build_pipeline, build_preprocessing
-from training.schema import ID_COLUMN, TARGET_COLUMN, build_feature_spec
+from training.schema import DEFAULT_PROTECTED, ID_COLUMN, TARGET_COLUMN, build_feature_spec
 from training.synthetic import TRUE_PROBABILITY_COLUMN, generate
 from training.threshold import best_threshold, business_cost
 
@@ -31,6 +34,8 @@ MODEL_NAME = REGISTERED_MODEL_NAME
 CHAMPION_ALIAS = "champion"
 REFERENCE_ARTIFACT = "reference/reference_sample.parquet"
 FEATURE_SPEC_ARTIFACT = "feature_spec.json"
+FAIRNESS_ARTIFACT = "fairness.json"
+TRAINING_DATA_ARTIFACT = "training_data.json"
 # skops refuses to load types it was not told to trust; these are the pipeline's own.
 SKOPS_TRUSTED_TYPES = [
     "training.pipeline.SpecEncoder",
@@ -57,6 +62,8 @@ class TrainConfig:
     reference_rows: int = 5_000
     early_stopping_rounds: int = 100
     lgbm_params: dict[str, Any] = field(default_factory=dict)
+    protected_attributes: tuple[str, ...] = DEFAULT_PROTECTED  # accepted fields that are never model inputs
+    fairness_comparison: bool = True  # also train with them as inputs, to measure what leaving them out costs
 
 
 @dataclass
@@ -65,45 +72,68 @@ class TrainResult:
     model_version: str
     metrics: dict[str, float]
     pipeline: Pipeline
+    fairness: dict[str, Any] = field(default_factory=dict)
 
 
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def load_data(config: TrainConfig) -> tuple[pd.DataFrame, str]:
+def load_data(config: TrainConfig) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    """The application table, a short source label, and its provenance (what the model is trained on)."""
     if config.data_path is not None:
-        say(f"reading {config.data_path}")
-        frame = load_application_csv(config.data_path)
-        return frame, f"real:{Path(config.data_path).name}"
-    return generate(config.n_rows, seed=config.seed, progress=say), f"synthetic:{config.n_rows}:seed{config.seed}"
+        path = Path(config.data_path)
+        say(f"reading {path}")
+        frame = load_application_csv(path)
+        provenance: dict[str, Any] = {
+            "kind": "file",
+            "file": path.name,
+            "sha256": file_sha256(path),
+            "bytes": path.stat().st_size,
+            "rows": len(frame),
+        }
+        return frame, f"real:{path.name}", provenance
+    frame = generate(config.n_rows, seed=config.seed, progress=say)
+    provenance = {"kind": "synthetic", "generator": "training.synthetic.generate", "seed": config.seed}
+    provenance["rows"] = config.n_rows
+    return frame, f"synthetic:{config.n_rows}:seed{config.seed}", provenance
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _features(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=[c for c in (ID_COLUMN, TARGET_COLUMN, TRUE_PROBABILITY_COLUMN) if c in frame])
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Train, evaluate, log to MLflow and register the model as `<name>@champion`."""
-    frame, source = load_data(config)
-    train_df, valid_df, test_df = split(frame, config.seed)
-    say(
-        f"data {source}: train {len(train_df):,}, validation {len(valid_df):,}, test {len(test_df):,} rows, "
-        f"default rate {frame[TARGET_COLUMN].mean():.2%}"
-    )
+@dataclass
+class Fitted:
+    """One pipeline fitted on the training split and scored on validation and test."""
 
-    spec = build_feature_spec()
+    pipeline: Pipeline
+    metrics: dict[str, float]
+    p_test: np.ndarray
+
+
+def fit_and_evaluate(
+    spec: FeatureSpec,
+    params: dict[str, Any],
+    config: TrainConfig,
+    train_df: pd.DataFrame,
+    valid_df: pd.DataFrame,
+    test_df: pd.DataFrame,
+) -> Fitted:
+    """Encode + engineer + LightGBM with early stopping, the business threshold, test metrics."""
     preprocessing = build_preprocessing(spec)
     x_train = preprocessing.fit_transform(_features(train_df))
     x_valid = preprocessing.transform(_features(valid_df))
     y_train, y_valid, y_test = (d[TARGET_COLUMN].to_numpy() for d in (train_df, valid_df, test_df))
-
-    params = {**DEFAULT_LGBM_PARAMS, "random_state": config.seed, **config.lgbm_params}
     model = lgb.LGBMClassifier(**params)
-    say(
-        f"training LightGBM (up to {params['n_estimators']} trees, early stopping after "
-        f"{config.early_stopping_rounds} rounds without progress)"
-    )
     started = time.perf_counter()
     model.fit(
         x_train,
@@ -116,7 +146,7 @@ def train(config: TrainConfig) -> TrainResult:
     fit_seconds = time.perf_counter() - started
     pipeline = build_pipeline(preprocessing, model)
     n_trees = int(model.best_iteration_ or params["n_estimators"])
-    say(f"trained {n_trees} trees in {fit_seconds:.1f} s")
+    say(f"trained {n_trees} trees on {len(spec.model_inputs)} inputs in {fit_seconds:.1f} s")
 
     p_valid = pipeline.predict_proba(_features(valid_df))[:, 1]
     p_test = pipeline.predict_proba(_features(test_df))[:, 1]
@@ -130,12 +160,34 @@ def train(config: TrainConfig) -> TrainResult:
         "business_cost_test_at_0_5": business_cost(y_test, p_test, 0.5),
         "cost_per_applicant_test": business_cost(y_test, p_test, choice.threshold) / len(y_test),
         "refusal_rate_test": float(np.mean(p_test >= choice.threshold)),
-        "default_rate": float(frame[TARGET_COLUMN].mean()),
         "n_trees": float(n_trees),
         "fit_seconds": fit_seconds,
     }
+    return Fitted(pipeline, metrics, p_test)
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train, evaluate, report fairness, log to MLflow and register the model as `<name>@champion`."""
+    trained_at = datetime.now(UTC).isoformat(timespec="seconds")
+    frame, source, training_data = load_data(config)
+    train_df, valid_df, test_df = split(frame, config.seed)
+    say(
+        f"data {source}: train {len(train_df):,}, validation {len(valid_df):,}, test {len(test_df):,} rows, "
+        f"default rate {frame[TARGET_COLUMN].mean():.2%}"
+    )
+
+    spec = build_feature_spec(config.protected_attributes)
+    params = {**DEFAULT_LGBM_PARAMS, "random_state": config.seed, **config.lgbm_params}
+    say(
+        f"training LightGBM (up to {params['n_estimators']} trees, early stopping after "
+        f"{config.early_stopping_rounds} rounds without progress); never inputs: "
+        f"{', '.join(spec.protected_names) or 'none'}"
+    )
+    served = fit_and_evaluate(spec, params, config, train_df, valid_df, test_df)
+    pipeline, metrics = served.pipeline, served.metrics
+    metrics["default_rate"] = float(frame[TARGET_COLUMN].mean())
     if TRUE_PROBABILITY_COLUMN in test_df:
-        metrics["oracle_auc_test"] = float(roc_auc_score(y_test, test_df[TRUE_PROBABILITY_COLUMN]))
+        metrics["oracle_auc_test"] = float(roc_auc_score(test_df[TARGET_COLUMN], test_df[TRUE_PROBABILITY_COLUMN]))
     say(
         "AUC test {auc_test:.4f} (oracle {o}), threshold {threshold:.4f}, cost on test {business_cost_test:.0f} "
         "(at 0.5: {business_cost_test_at_0_5:.0f}), refusal rate {refusal_rate_test:.1%}".format(
@@ -143,8 +195,56 @@ def train(config: TrainConfig) -> TrainResult:
         )
     )
 
-    run_id, version = log_and_register(config, pipeline, spec, params, metrics, source, train_df, test_df)
-    return TrainResult(run_id, version, metrics, pipeline)
+    report = fairness_report(config, spec, params, served, train_df, valid_df, test_df)
+    say(f"fairness: {fairness.describe(report)}")
+    training_data["trained_at"] = trained_at
+    run_id, version = log_and_register(
+        config, pipeline, spec, params, metrics, source, train_df, test_df, report, training_data
+    )
+    return TrainResult(run_id, version, metrics, pipeline, report)
+
+
+def fairness_report(
+    config: TrainConfig,
+    spec: FeatureSpec,
+    params: dict[str, Any],
+    served: Fitted,
+    train_df: pd.DataFrame,
+    valid_df: pd.DataFrame,
+    test_df: pd.DataFrame,
+) -> dict[str, Any]:
+    """Group outcomes of the served model on test, the cost of leaving the protected fields out, the proxy check."""
+    y_test = test_df[TARGET_COLUMN].to_numpy()
+    threshold = served.metrics["threshold"]
+    report: dict[str, Any] = {
+        "protected_attributes": spec.protected_names,
+        "threshold": threshold,
+        "test_rows": len(test_df),
+        **fairness.outcomes_by_group(test_df, served.p_test >= threshold, y_test),
+    }
+    if spec.protected_names and config.fairness_comparison:
+        say(f"training the same pipeline with {', '.join(spec.protected_names)} as inputs, for comparison")
+        with_protected = fit_and_evaluate(build_feature_spec(()), params, config, train_df, valid_df, test_df)
+        compared = fairness.outcomes_by_group(
+            test_df, with_protected.p_test >= with_protected.metrics["threshold"], y_test
+        )
+        keys = ("auc_test", "business_cost_test", "threshold", "refusal_rate_test")
+        report["with_protected_as_inputs"] = {
+            **{k: with_protected.metrics[k] for k in keys},
+            **compared,
+        }
+        report["cost_of_dropping"] = fairness.cost_of_dropping(served.metrics, with_protected.metrics)
+    if fairness.GENDER not in spec.input_names:
+        encode = served.pipeline.steps[0][1]
+        report["proxy"] = fairness.proxy_check(
+            encode.transform(_features(train_df)),
+            train_df[fairness.GENDER].fillna("missing").to_numpy(dtype=object),
+            encode.transform(_features(test_df)),
+            test_df[fairness.GENDER].fillna("missing").to_numpy(dtype=object),
+            served.p_test,
+            config.seed,
+        )
+    return report
 
 
 def log_and_register(
@@ -156,6 +256,8 @@ def log_and_register(
     source: str,
     train_df: pd.DataFrame,
     test_df: pd.DataFrame,
+    fairness_report: dict[str, Any],
+    training_data: dict[str, Any],
 ) -> tuple[str, str]:
     uri = config.tracking_uri or default_tracking_uri()
     mlflow.set_tracking_uri(uri)
@@ -178,10 +280,14 @@ def log_and_register(
                 "data_source": source,
                 "train_rows": len(train_df),
                 "seed": config.seed,
+                "protected_attributes": ",".join(spec.protected_names) or "none",
+                "training_data_sha256": training_data.get("sha256", "synthetic"),
             }
         )
-        mlflow.log_metrics(metrics)
+        mlflow.log_metrics({**metrics, **fairness.flatten_for_mlflow(fairness_report)})
         mlflow.log_text(spec.to_json(), FEATURE_SPEC_ARTIFACT)
+        mlflow.log_dict(fairness_report, FAIRNESS_ARTIFACT)
+        mlflow.log_dict(training_data, TRAINING_DATA_ARTIFACT)
         reference = test_df.sample(min(config.reference_rows, len(test_df)), random_state=config.seed)
         reference = reference.drop(columns=[c for c in (ID_COLUMN, TRUE_PROBABILITY_COLUMN) if c in reference])
         with tempfile.TemporaryDirectory() as tmp:
@@ -196,7 +302,7 @@ def log_and_register(
             pyfunc_predict_fn="predict_proba",
             serialization_format="skops",
             skops_trusted_types=SKOPS_TRUSTED_TYPES,
-            code_paths=[str(PROJECT_ROOT / "training"), str(PROJECT_ROOT / "inference")],
+            code_paths=[str(PROJECT_ROOT / "training"), str(PROJECT_ROOT / "contract")],
             registered_model_name=config.model_name,
         )
         version = str(info.registered_model_version)
