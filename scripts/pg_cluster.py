@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                 cluster.start()
             if fresh:
                 cluster.create_database(args.db)
-            print(f"PostgreSQL on 127.0.0.1:{cluster.port}, data in {cluster.data}; stop: make db-stop", file=sys.stderr)
+            print(f"PostgreSQL on 127.0.0.1:{cluster.port}, data in {cluster.data}", file=sys.stderr)
         print(f"export DATABASE_URL={cluster.url(args.db)}")
     except ClusterError as exc:
         print(f"error: {exc}", file=sys.stderr)

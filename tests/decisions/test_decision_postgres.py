@@ -200,7 +200,8 @@ def test_database_down_scoring_goes_on_and_records_are_shipped_when_it_is_back(
         own_postgres.start()
         _wait_for(lambda: _value(metrics, "decision_buffer_bytes") == 0, "the buffer shipped after the outage")
         recorder.close(10.0)
-    assert _rows(url) == record_count(before) + record_count(during) == _value(metrics, "decision_records_written_total")
+    written = _value(metrics, "decision_records_written_total")
+    assert _rows(url) == record_count(before) + record_count(during) == written
     assert _value(metrics, "decision_records_dropped_total", reason="buffer_full") == 0
     messages = [r.getMessage() for r in caplog.records]
     assert any("cannot ship" in m for m in messages) and any("reachable again" in m for m in messages)

@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _lines(directory: Path) -> list[dict]:
-    return [orjson.loads(line) for p in sorted(directory.glob("predictions-*.jsonl")) for line in p.read_bytes().splitlines()]
+    files = sorted(directory.glob("predictions-*.jsonl"))
+    return [orjson.loads(line) for path in files for line in path.read_bytes().splitlines()]
 
 
 def _value(metrics: Metrics, name: str, **labels: str) -> float:
