@@ -80,6 +80,7 @@ class LocalPostgres:
             return
         password_file = self.directory / "password"
         password_file.write_text(secrets.token_urlsafe(18) + "\n")
+        os.chmod(password_file, 0o600)
         if self._as_root:
             try:
                 user = pwd.getpwnam(SERVICE_USER)
