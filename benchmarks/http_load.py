@@ -70,6 +70,8 @@ class ServerKind:
     api_key: str | None = API_KEY
     needs_registry: bool = False
     writes_log: bool = False
+    cwd: Path = ROOT
+    """Where the server runs from (and imports the project from): another checkout for a baseline."""
 
 
 def _ours(extra: list[str] | None = None) -> Callable[[int], list[str]]:
@@ -126,7 +128,9 @@ def _our_probability(body: bytes) -> float | None:
     return float(orjson.loads(body)["probability"])
 
 
-def server_kinds(model: BenchModel, spec_path: Path, log_dir: Path) -> dict[str, ServerKind]:
+def server_kinds(
+    model: BenchModel, spec_path: Path, log_dir: Path, baseline: Path | None = None
+) -> dict[str, ServerKind]:
     ours_env = {"API_KEY": API_KEY, "MODEL_PATH": str(model.artifact), "PREDICTION_LOG_DIR": str(log_dir)}
     noop_env = {"API_KEY": API_KEY, "NOOP_SPEC_PATH": str(spec_path)}
     ours: dict[str, Any] = {
@@ -186,22 +190,18 @@ def server_kinds(model: BenchModel, spec_path: Path, log_dir: Path) -> dict[str,
         ),
     ]
     found = {k.name: k for k in kinds}
-    from benchmarks.variants import VARIANTS
-
-    for variant in VARIANTS:  # the service with one piece swapped (benchmarks/variants.py)
-        found[f"variant:{variant}"] = ServerKind(
-            f"variant:{variant}",
-            f"our service, variant {variant} (benchmarks/variants.py)",
-            lambda port: [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "benchmarks.variants:app",
-                "--port",
-                str(port),
-                *UVICORN_FLAGS,
-            ],
-            **{**ours, "env": {**ours_env, "BENCH_VARIANT": variant}},
+    found["service-fastapi-door"] = ServerKind(
+        "service-fastapi-door",
+        "our service with FAST_DOOR=false: the same scoring service behind FastAPI's routing",
+        _ours(),
+        **{**ours, "env": {**ours_env, "FAST_DOOR": "false"}},
+    )
+    if baseline is not None:
+        found["baseline"] = ServerKind(
+            "baseline",
+            f"our service as of the tree in {baseline} (`python -m inference` run from there)",
+            _ours(),
+            **{**ours, "cwd": baseline},
         )
     return found
 
@@ -262,13 +262,14 @@ def start(kind: ServerKind, work: Path, timeout: float = 180.0) -> Running:
         **kind.env,
         "HOST": "127.0.0.1",
         "PORT": str(port),  # read by `python -m inference`
+        "PYTHONPATH": str(kind.cwd),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     log_path = work / f"{kind.name.replace(':', '-')}-{port}.log"
     with log_path.open("wb") as log:
         started = time.perf_counter()
         process = subprocess.Popen(
-            kind.argv(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            kind.argv(port), cwd=kind.cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )  # its own process group: stopped as a whole
     running = Running(kind, process, port, started, log_path)
     while True:
@@ -482,6 +483,7 @@ def run(
     threads: int = 1,
     out: Path | None = RESULTS_DIR / "http.json",
     model_path: Path = PROJECT_ARTIFACT,
+    baseline: Path | None = None,
 ) -> dict[str, Any]:
     connections = connections or [1, 16]
     if shutil.which("wrk") is None:
@@ -494,7 +496,7 @@ def run(
             model = BenchModel("artifact", "", "", Path(model_path), "", "")
         model = snapshot(model, work / "model")
         log_dir = work / "prediction-log"
-        kinds_all = server_kinds(model, work / "feature_spec.json", log_dir)
+        kinds_all = server_kinds(model, work / "feature_spec.json", log_dir, baseline)
         unknown = [s for s in servers if s not in kinds_all]
         if unknown:
             raise ValueError(f"unknown servers {unknown}; known: {sorted(kinds_all)}")
@@ -568,7 +570,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--servers",
         default="service,noop,mlflow",
-        help="comma-separated, from: service, noop, mlflow, service-2w, noop-2w, service-asyncio-h11, noop-asyncio-h11",
+        help="comma-separated, from: service, noop, mlflow, service-fastapi-door, service-2w, noop-2w, "
+        "service-asyncio-h11, noop-asyncio-h11, baseline (with --baseline)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another checkout of the project (e.g. `git worktree add /tmp/old <commit>`), served as `baseline`",
     )
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (whole seconds: wrk)")
     parser.add_argument("--connections", default="1,16")
@@ -589,6 +598,7 @@ def main(argv: list[str] | None = None) -> int:
         args.threads,
         args.out,
         args.model_path,
+        args.baseline.resolve() if args.baseline else None,
     )
     print(table(result))
     print(f"\nwrote {args.out}", file=sys.stderr)

@@ -1,8 +1,8 @@
 """The framework floor: a FastAPI app that accepts exactly what POST /predict accepts, and scores nothing.
 
-Same server (uvicorn), same API-key dependency (`inference.security.require_api_key`), same body
-handling (raw bytes with a size limit: `inference.body.read_body`, the service's own; this
-process imports neither onnxruntime nor NumPy) and the same request model
+Same server (uvicorn), the same API-key check (`inference.security.KeyRing` behind the same
+header scheme), the same body handling (raw bytes with a size limit: `inference.body.read_limited`,
+the service's own; this process imports neither onnxruntime nor NumPy) and the same request model
 built from the same feature spec (`contract.requests.build_request_models`, validated straight
 from the JSON bytes), then a constant response of the same shape, written with orjson. No model,
 no encoding, no prediction log, no metrics middleware: what is left is the cost of HTTP + FastAPI
@@ -20,17 +20,18 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Security
 from pydantic import SecretStr
 from starlette.responses import Response
 
-from contract.requests import RequestModels, build_request_models
+from contract.requests import RequestInvalid, RequestModels, build_request_models
 from contract.spec import FeatureSpec
-from inference.body import read_body
-from inference.errors import ServiceError, handle_error
-from inference.security import KeyRing, require_api_key
+from inference.body import read_limited
+from inference.errors import ServiceError, Unauthorized, handle_error
+from inference.security import KeyRing, api_key_header
 
 MAX_BODY_BYTES = 64 * 1024  # the service's default MAX_BODY_BYTES
 CONSTANT = orjson.dumps(
@@ -44,13 +45,18 @@ CONSTANT = orjson.dumps(
     }
 )
 
-router = APIRouter(dependencies=[Depends(require_api_key)])
+ApiKey = Annotated[str | None, Security(api_key_header)]
+router = APIRouter()
 
 
 @router.post("/predict")
-async def predict(request: Request) -> Response:
+async def predict(request: Request, api_key: ApiKey) -> Response:
+    keyring: KeyRing = request.app.state.keyring
+    if not api_key or not keyring.accepts(api_key):
+        raise Unauthorized("Invalid API key")
     models: RequestModels = request.app.state.request_models
-    models.parse_applicant(await read_body(request, MAX_BODY_BYTES))  # 422 through handle_error
+    body = await read_limited(request.stream(), request.headers.get("content-length"), MAX_BODY_BYTES)
+    models.parse_applicant(body)  # 422 through handle_error
     return Response(CONSTANT, media_type="application/json")
 
 
@@ -65,7 +71,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app() -> FastAPI:
     app = FastAPI(title="no-op floor", lifespan=lifespan)
     app.include_router(router)
-    app.add_exception_handler(ServiceError, handle_error)  # 401/413/422 in the service's error shape
+    for exc_type in (ServiceError, RequestInvalid):  # 401/413/422 in the service's error shape
+        app.add_exception_handler(exc_type, handle_error)
 
     @app.get("/ready")
     async def ready() -> Response:

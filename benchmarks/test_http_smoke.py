@@ -1,7 +1,7 @@
 """The HTTP harness works: our service under wrk for 2 s at 1 connection, zero errors, percentiles parsed.
 
 The full comparison (service, no-op floor, mlflow serve; 1 and 16 connections) is `make bench`;
-this only proves the harness, so CI notices when it breaks. Skipped without wrk (apt-get install wrk).
+this only proves the harness, so CI notices when it breaks. Fails without wrk (apt-get install wrk).
 Serves the committed models/credit_scoring.onnx: no MLflow store needed.
 """
 
@@ -15,13 +15,12 @@ import pytest
 from benchmarks.http_load import run, table
 from benchmarks.models import PROJECT_ARTIFACT
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)"),
-]
+pytestmark = pytest.mark.slow
 
 
 def test_harness_measures_our_service(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None:
+        pytest.fail("wrk is not installed (apt-get install wrk; .ci/run does)")
     out = tmp_path / "http.json"
     result = run(["service"], duration=2, connections=[1], rounds=1, warmup=0, out=out, model_path=PROJECT_ARTIFACT)
     summary = result["servers"]["service"]["summary"]

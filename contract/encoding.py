@@ -13,16 +13,17 @@ from typing import Any
 
 import numpy as np
 
+from contract.requests import FieldProblem, RequestInvalid
 from contract.spec import FeatureSpec
 
 
-class UnknownLevelError(ValueError):
-    """A categorical value that is not one of the spec's levels."""
+class UnknownLevelError(RequestInvalid):
+    """A categorical value that is not one of the spec's levels (the request models refuse it
+    first; a caller that skipped them gets the same 422-style problem, never a crash)."""
 
-    def __init__(self, field: str, value: object) -> None:
-        super().__init__(f"{field}: unknown level {value!r}")
+    def __init__(self, field: str, levels: Sequence[str]) -> None:
+        super().__init__([FieldProblem(field, f"Input should be one of the {len(levels)} levels of {field}")])
         self.field = field
-        self.value = value
 
 
 class RowEncoder:
@@ -35,7 +36,7 @@ class RowEncoder:
         # One C call reads a complete applicant's values in spec order.
         self._take = itemgetter(*self._names) if self.width > 1 else lambda applicant: (applicant[self._names[0]],)
         self._categorical = tuple(
-            (index, f.name, {level: float(code) for code, level in enumerate(f.levels)})
+            (index, f.name, f.levels, {level: float(code) for code, level in enumerate(f.levels)})
             for index, f in enumerate(spec.features)
             if f.is_categorical
         )
@@ -49,13 +50,13 @@ class RowEncoder:
             except KeyError:  # some fields left out: they are missing
                 get = applicant.get
                 row = [get(name) for name in self._names]
-            for index, name, codes in self._categorical:
+            for index, name, levels, codes in self._categorical:
                 level = row[index]
                 if level is not None:
                     try:
                         row[index] = codes[level]
                     except (KeyError, TypeError):  # unknown or unhashable level
-                        raise UnknownLevelError(name, level) from None
+                        raise UnknownLevelError(name, levels) from None
             values.extend(row)
         # NumPy turns None into NaN when it builds a float array.
         return np.array(values, dtype=np.float32).reshape(len(applicants), self.width)

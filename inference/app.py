@@ -1,8 +1,9 @@
 """The FastAPI application: `uvicorn inference.app:app`.
 
-`create_app(settings)` wires routers, the error handler, metrics and the offline docs; the
-model, the keys and the prediction log arrive in the lifespan (`inference.lifespan`), so
-importing this module needs no environment and loads nothing.
+`create_app(settings)` wires the doors (the lean ASGI door and the FastAPI routes, both
+answered by one `inference.service.ScoringService`), the error handler, metrics and the
+offline docs; the model, the keys and the decision recorder arrive in the lifespan
+(`inference.lifespan`), so importing this module needs no environment and loads nothing.
 """
 
 from __future__ import annotations
@@ -11,18 +12,21 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
+from contract.names import BATCH_PATH, HEALTH_PATH, METRICS_PATH, PREDICT_PATH, READY_PATH
 from contract.requests import APPLICANT_MODEL, BATCH_MODEL, RequestInvalid
 from inference import __version__
+from inference.door import ScoringDoor
 from inference.errors import ServiceError, handle_error
-from inference.fast_path import FastPredict
-from inference.lifespan import OneLineStartupFailure, build_lifespan
+from inference.lifespan import build_lifespan
 from inference.metrics import Metrics
-from inference.middleware import ObservabilityMiddleware
-from inference.routes import scoring, service
+from inference.middleware import ObservabilityMiddleware, OneLineStartupFailure
+from inference.routes import info, scoring
 from inference.settings import Settings
+from inference.state import loaded_of
 
 DESCRIPTION = """
 Default-risk scoring for Crédit Express: send an applicant's raw application fields
@@ -55,16 +59,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True, "deepLinking": True},
     )
     app.state.metrics = metrics = Metrics()
+    app.state.loaded = None
+    app.state.startup_failure = None
     app.include_router(scoring.router)
-    app.include_router(service.router)
+    app.include_router(info.router)
     for exc_type in (ServiceError, RequestInvalid, HTTPException, RequestValidationError, Exception):
         app.add_exception_handler(exc_type, handle_error)
-    app.add_middleware(FastPredict)  # innermost: inside the observing middleware (ids, metrics, log)
+    scoring_routes = {route.path: route for route in scoring.router.routes if isinstance(route, APIRoute)}
+    app.add_middleware(ScoringDoor, routes=scoring_routes)  # innermost: inside the request ids and metrics
     app.add_middleware(
-        ObservabilityMiddleware,
-        metrics=metrics,
-        scored_paths=(scoring.PREDICT_PATH, scoring.BATCH_PATH),
-        unobserved_paths=(service.HEALTH_PATH, service.READY_PATH, service.METRICS_PATH),
+        ObservabilityMiddleware, metrics=metrics, unobserved_paths=(HEALTH_PATH, READY_PATH, METRICS_PATH)
     )
     app.add_middleware(OneLineStartupFailure)
     _declare_request_schemas(app)
@@ -74,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _declare_request_schemas(app: FastAPI) -> None:
     """Put the artifact's request schemas and examples into the OpenAPI document.
 
-    The scoring endpoints read their body themselves (see `inference.routes.scoring`), so
+    The scoring endpoints read their body themselves (see `inference.service`), so
     FastAPI cannot infer the schema; it is added here once the model, which carries the
     feature spec, is loaded. Before that the document shows a generic object.
     """
@@ -84,15 +88,15 @@ def _declare_request_schemas(app: FastAPI) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         document = generate()
-        runtime = getattr(app.state, "scoring", None)
-        if runtime is None:
+        loaded = loaded_of(app)
+        if loaded is None:
             app.openapi_schema = None  # not cached: the real schema comes with the model
             return document
-        models = runtime.requests
+        models = loaded.service.requests
         document.setdefault("components", {}).setdefault("schemas", {}).update(models.openapi_components())
         for path, name, example in (
-            (scoring.PREDICT_PATH, APPLICANT_MODEL, models.example),
-            (scoring.BATCH_PATH, BATCH_MODEL, models.batch_example),
+            (PREDICT_PATH, APPLICANT_MODEL, models.example),
+            (BATCH_PATH, BATCH_MODEL, models.batch_example),
         ):
             content = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]
             content["schema"] = {"$ref": f"#/components/schemas/{name}"}

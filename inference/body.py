@@ -1,27 +1,35 @@
-"""Reading a request body under a size limit (413 before parsing).
-
-Kept apart from the routes so that light processes (the benchmarks' no-op floor) can use the
-same logic without importing the model runtime.
-"""
+"""Reading a request body under a size limit: 413 before parsing, whichever door reads it."""
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from collections.abc import AsyncIterator
 
-from inference.errors import PayloadTooLarge
+from starlette.types import Receive
+
+from inference.errors import ClientDisconnected, PayloadTooLarge
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_limited(chunks: AsyncIterator[bytes], declared_length: str | None, limit: int) -> bytes:
     """The body, refused with 413 as soon as it is known to exceed `limit` bytes: from the
     declared Content-Length before reading anything, else while streaming (chunked uploads)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Body of {declared} bytes exceeds the limit of {limit} bytes")
-    chunks: list[bytes] = []
+    if declared_length is not None and declared_length.isdigit() and int(declared_length) > limit:
+        raise PayloadTooLarge(f"Body of {declared_length} bytes exceeds the limit of {limit} bytes")
+    parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"Body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        parts.append(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+async def asgi_chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The body's chunks straight from the ASGI `receive` channel."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnected("The client disconnected before sending the whole body")
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return

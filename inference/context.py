@@ -1,61 +1,41 @@
-"""What one request leaves behind for its metrics and prediction record.
+"""A request's identity, set by the observing middleware for everything inside it.
 
-The observing middleware creates a `RequestContext` per request; the endpoint fills in the
-scores, the error handler the error; the middleware turns it into metrics and log records
-when the response starts. One object, so no layer has to know about the others.
+`ObservabilityMiddleware` puts one `RequestContext` in the ASGI scope of every observed
+request; the scoring service reads its id and start times for the answer and the decision
+record, the error handler its id for the error body.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import random
+import time
+from dataclasses import dataclass
 
-from starlette.requests import Request
+from starlette.types import Scope
 
 SCOPE_KEY = "credit_scoring.context"
 
 
+@dataclass(frozen=True, slots=True)
 class RequestContext:
-    __slots__ = (
-        "request_id",
-        "started",
-        "wall_started",
-        "inputs",
-        "probabilities",
-        "predictions",
-        "model_latency_s",
-        "error",
-        "error_fields",
-    )
-
-    def __init__(self, request_id: str, started: float, wall_started: float) -> None:
-        self.request_id = request_id
-        self.started = started  # perf_counter(), for latency
-        self.wall_started = wall_started  # time.time(), for the record's timestamp
-        self.inputs: Sequence[Mapping[str, Any]] = ()
-        self.probabilities: list[float] = []
-        self.predictions: list[int] = []
-        self.model_latency_s: float | None = None
-        self.error: str | None = None
-        self.error_fields: list[str] = []
-
-    def scored(
-        self,
-        inputs: Sequence[Mapping[str, Any]],
-        probabilities: list[float],
-        predictions: list[int],
-        model_latency_s: float,
-    ) -> None:
-        self.inputs = inputs
-        self.probabilities = probabilities
-        self.predictions = predictions
-        self.model_latency_s = model_latency_s
-
-    def failed(self, error: str, error_fields: list[str]) -> None:
-        self.error = error
-        self.error_fields = error_fields
+    request_id: str
+    started: float
+    """time.perf_counter() at arrival, for latencies."""
+    wall_started: float
+    """time.time() at arrival, for the record's timestamp."""
 
 
-def context_of(request: Request) -> RequestContext | None:
-    """The request's context (None outside the middleware, e.g. a bare route test)."""
-    return request.scope.get(SCOPE_KEY)
+def context_of(scope: Scope) -> RequestContext | None:
+    """The request's context (None outside the middleware: probes, or a bare app in a test)."""
+    return scope.get(SCOPE_KEY)
+
+
+def request_id_of(scope: Scope) -> str | None:
+    context = scope.get(SCOPE_KEY)
+    return context.request_id if context is not None else None
+
+
+def new_context() -> RequestContext:
+    # Always our own id, never the caller's: the decision record counts one request per id.
+    # An id, not a secret: no os.urandom per request.
+    return RequestContext(f"{random.getrandbits(128):032x}", time.perf_counter(), time.time())

@@ -1,9 +1,8 @@
-"""Dependencies, declared once as Annotated aliases, for the endpoints around scoring.
+"""Dependencies of the information endpoints, declared once as Annotated aliases.
 
-They read what the lifespan put on `app.state`. All are `async def`: FastAPI runs plain
-`def` dependencies in a thread pool. The two scoring endpoints use
-`inference.runtime.scoring_runtime` directly instead: on the hot path a dependency's
-resolution costs more than the model call.
+They read the `Loaded` state the lifespan put on `app.state` (503 while there is none). All are
+`async def`: FastAPI runs plain `def` dependencies in a thread pool. The scoring endpoints use
+none: the scoring service does their checks (see `inference.service`).
 """
 
 from __future__ import annotations
@@ -12,17 +11,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from contract.scorer import Scorer
-from inference.runtime import ScoringRuntime, scoring_runtime
+from inference.errors import ModelNotReady
+from inference.state import Loaded, loaded_of
 
 
-async def get_scoring(request: Request) -> ScoringRuntime:
-    return scoring_runtime(request)
+async def get_loaded(request: Request) -> Loaded:
+    loaded = loaded_of(request.app)
+    if loaded is None:
+        raise ModelNotReady("The model is not loaded (the service is starting or stopping)")
+    return loaded
 
 
-async def get_scorer(request: Request) -> Scorer:
-    return scoring_runtime(request).scorer
-
-
-ScoringDep = Annotated[ScoringRuntime, Depends(get_scoring)]
-ScorerDep = Annotated[Scorer, Depends(get_scorer)]
+LoadedDep = Annotated[Loaded, Depends(get_loaded)]

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from contract.requests import RequestInvalid
-from inference.context import context_of
+from inference.context import request_id_of
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,11 @@ class ServiceError(Exception):
         if kind is not None:
             self.kind = kind
 
+    def field_names(self) -> list[str]:
+        """The feature names the error is about, for the decision record (no batch positions)."""
+        names = (d.field.rsplit(".", 1)[-1] for d in self.details)
+        return [name for name in dict.fromkeys(names) if name != "body"]
+
 
 class InvalidInput(ServiceError):
     status_code = 422
@@ -97,6 +102,11 @@ class Unauthorized(ServiceError):
 class PayloadTooLarge(ServiceError):
     status_code = 413
     kind = "payload_too_large"
+
+
+class ClientDisconnected(ServiceError):
+    status_code = 400
+    kind = "client_disconnected"
 
 
 class ModelNotReady(ServiceError):
@@ -140,33 +150,20 @@ def _strip_body_prefix(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return [{**e, "loc": tuple(e["loc"][1:]) if e["loc"][:1] == ("body",) else e["loc"]} for e in errors]
 
 
-def field_names(error: ServiceError) -> list[str]:
-    """The feature names an error is about, for the prediction log (no batch positions)."""
-    names = (d.field.rsplit(".", 1)[-1] for d in error.details)
-    return [name for name in dict.fromkeys(names) if name != "body"]
+def error_body(error: ServiceError, request_id: str | None) -> bytes:
+    """The JSON body of an error answer, the one shape for every door and endpoint."""
+    body = ErrorResponse(error=error.kind, message=error.message, request_id=request_id, details=error.details or None)
+    return orjson.dumps(body.model_dump(exclude_none=True))
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:
-    """The one handler: render the error and leave its kind for metrics and the prediction log."""
+    """FastAPI's handler for everything outside the scoring service (404, 405, /ready's 503, 500)."""
     error = as_service_error(exc)
-    context = context_of(request)
-    if context is not None:
-        context.failed(error.kind, field_names(error))
+    request_id = request_id_of(request.scope)
     if error.status_code >= 500 and not isinstance(exc, ServiceError):
-        logger.error(
-            "unexpected %s on %s (request %s)",
-            type(exc).__name__,
-            request.url.path,
-            context.request_id if context else "-",
-        )
-    body = ErrorResponse(
-        error=error.kind,
-        message=error.message,
-        request_id=context.request_id if context else None,
-        details=error.details or None,
-    )
+        logger.error("unexpected %s on %s (request %s)", type(exc).__name__, request.url.path, request_id or "-")
     return Response(
-        orjson.dumps(body.model_dump(exclude_none=True)),
+        error_body(error, request_id),
         status_code=error.status_code,
         headers=error.headers,
         media_type="application/json",

@@ -1,9 +1,10 @@
 """Start-up and shutdown: everything the service holds is built here, nothing at import.
 
 Start-up reads the settings, loads and checks the model, builds the request models from the
-artifact's feature spec and starts the prediction-log writer. If the settings or the model
-are unusable the service refuses to start with a one-line reason (no traceback: the
-reason is the whole story). Shutdown makes readiness false, then drains the prediction log.
+artifact's feature spec, starts the decision recorder and puts one `Loaded` on `app.state`.
+If the settings or the model are unusable the service refuses to start with a one-line
+reason (no traceback: the reason is the whole story). Shutdown takes readiness away first,
+then writes out the decision record.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from pydantic import ValidationError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contract.requests import build_request_models
 from contract.scorer import ModelLoadError, Scorer
-from inference.metrics import Metrics
 from inference.prediction_log import PredictionLog
-from inference.runtime import ScoringRuntime
 from inference.security import KeyRing
+from inference.service import ScoringService
 from inference.settings import Settings, get_settings
+from inference.state import Loaded, metrics_of
 
 logger = logging.getLogger(__name__)
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -47,21 +47,20 @@ def build_lifespan(settings: Settings | None) -> Callable[[FastAPI], AbstractAsy
             raise StartupError(reason) from None
 
         metadata = scorer.metadata
-        metrics: Metrics = app.state.metrics
+        metrics = metrics_of(app)
         metrics.set_model(metadata)
-        prediction_log = PredictionLog(current.prediction_log_dir, on_write_failure=metrics.log_write_failures.inc)
-        prediction_log.start()
-        app.state.settings = current
-        app.state.keyring = KeyRing(current.api_keys)
-        app.state.prediction_log = prediction_log
-        app.state.scoring = ScoringRuntime(
+        recorder = PredictionLog(current.prediction_log_dir, on_write_failure=metrics.log_write_failures.inc)
+        recorder.start()
+        service = ScoringService(
             scorer=scorer,
             requests=build_request_models(metadata.feature_spec, current.max_batch_size),
-            model_version=metadata.model_version,
-            threshold=metadata.threshold,
+            keyring=KeyRing(current.api_keys),
+            recorder=recorder,
+            metrics=metrics,
             max_body_bytes=current.max_body_bytes,
             max_batch_body_bytes=current.max_batch_body_bytes,
         )
+        app.state.loaded = Loaded(settings=current, service=service, recorder=recorder)
         app.openapi_schema = None  # the document now carries this model's request schema
         logger.info(
             "serving %s version %s (%d features, threshold %.4f) from %s; %d API key(s); prediction log in %s",
@@ -76,10 +75,9 @@ def build_lifespan(settings: Settings | None) -> Callable[[FastAPI], AbstractAsy
         try:
             yield
         finally:
-            app.state.scoring = None  # readiness false from here on
+            app.state.loaded = None  # readiness false from here on
             scorer.close()
-            prediction_log.close()  # the server has finished its requests: every record is queued
-            app.state.prediction_log = app.state.keyring = None
+            recorder.close()  # the server has finished its requests: every decision is taken
             app.openapi_schema = None
             logger.info("stopped; prediction log flushed")
 
@@ -112,29 +110,3 @@ def configure_logging(level: str) -> None:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(_LOG_FORMAT))
         service_logger.addHandler(handler)
-
-
-class OneLineStartupFailure:
-    """Replace the traceback Starlette reports for a refused start-up by the one-line reason.
-
-    uvicorn logs the `lifespan.startup.failed` message as is; for a `StartupError` the stack
-    says nothing the reason does not, so the operator sees
-    `ERROR: Refusing to start: API_KEY is not set ...` and the process exits non-zero.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_reason(message: Message) -> None:
-            if message["type"] == "lifespan.startup.failed":
-                reason = getattr(scope["app"].state, "startup_failure", None)
-                if reason:
-                    message = {**message, "message": f"Refusing to start: {reason}"}
-            await send(message)
-
-        await self.app(scope, receive, send_reason)

@@ -1,6 +1,7 @@
 """The prediction log: one JSON line per scored applicant or rejected call (docs/CONTRACTS.md).
 
-The request path only puts a `Decision` on an in-memory queue; a background thread turns
+`PredictionLog` is the service's `DecisionRecorder`. The request path only puts a `Decision`
+on an in-memory queue; a background thread turns
 entries into JSON lines and appends them to `predictions-<YYYY-MM-DD>-<host>-<pid>.jsonl`
 (UTC day of the request, so files rotate daily; one file per process, so workers never
 interleave). `close()` drains the queue: every response sent before a graceful shutdown has
@@ -21,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import orjson
 
@@ -35,6 +36,19 @@ _DRAIN_MAX = 4096  # entries written per wake-up: one write() and flush() for a 
 # the event loop. Records reach the disk within this window (and all of them at shutdown).
 _GATHER_S = 0.02
 _STOP = object()
+
+
+class DecisionRecorder(Protocol):
+    """Where the scoring service leaves every decision, before the answer is sent."""
+
+    def start(self) -> None:
+        """Begin recording (in the worker process that will record)."""
+
+    def record(self, decision: Decision) -> None:
+        """Take one request's decision; cheap, never raises, never blocks on I/O."""
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write out everything taken so far, within `timeout` seconds."""
 
 
 class PredictionLog:
@@ -63,7 +77,7 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, entry: Decision) -> None:
+    def record(self, entry: Decision) -> None:
         """Queue an entry (never blocks, never raises)."""
         self._queue.put(entry)
 

@@ -1,11 +1,10 @@
-"""The API-key check for scoring calls.
+"""API keys: the key ring and the x-api-key scheme.
 
-`require_api_key` is a FastAPI `APIKeyHeader`, so the OpenAPI document carries an API-key
-security scheme and Swagger's "Authorize" button fills the header; it also does the check
-itself, so the router pays for one dependency instead of a check depending on the header
-scheme (each level of FastAPI dependency costs tens of microseconds per request here).
 The keys are kept only as SHA-256 digests: every candidate is compared with every key in
-constant time (equal-length digests, no early exit), and nothing here can print a key.
+constant time (equal-length digests, no early exit), and nothing here can print a key. The
+scoring service does the check (`ScoringService.answer`), whichever door the request took;
+`api_key_header` only reads the header for the FastAPI routes and declares the security scheme
+in the OpenAPI document, so Swagger's "Authorize" button fills it.
 """
 
 from __future__ import annotations
@@ -16,9 +15,6 @@ from collections.abc import Iterable
 
 from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
-from starlette.requests import HTTPConnection
-
-from inference.errors import ModelNotReady, Unauthorized
 
 API_KEY_HEADER = "x-api-key"
 
@@ -48,24 +44,10 @@ def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
 
 
-class ApiKeyCheck(APIKeyHeader):
-    """The x-api-key security scheme, checking the key against the app's key ring."""
-
-    async def __call__(self, request: HTTPConnection) -> None:  # type: ignore[override]
-        keyring: KeyRing | None = getattr(request.app.state, "keyring", None)
-        if keyring is None:
-            raise ModelNotReady("The service is starting or stopping")
-        api_key = request.headers.get(API_KEY_HEADER)
-        if not api_key:
-            raise Unauthorized(f"Missing API key: send it in the {API_KEY_HEADER} header")
-        if not keyring.accepts(api_key):
-            raise Unauthorized("Invalid API key")
-
-
-require_api_key = ApiKeyCheck(
+api_key_header = APIKeyHeader(
     name=API_KEY_HEADER,
     scheme_name="ApiKey",
     description="The key given to your team (the service accepts each key listed in its API_KEY).",
     auto_error=False,
 )
-"""Router dependency: 401 (in the service's error shape) unless x-api-key holds a configured key."""
+"""The header's value (None when absent) for the FastAPI routes; the service judges it."""

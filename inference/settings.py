@@ -109,6 +109,11 @@ class Settings(DecisionStoreSettings):
     """MAX_BATCH_BODY_BYTES: largest POST /predict/batch body (1000 full applicants are about
     3.5 MB; more: 413)."""
 
+    fast_door: bool = True
+    """FAST_DOOR: answer the scoring endpoints through the lean ASGI door (`inference.door`).
+    false: through FastAPI's routing instead; the same service gives the same answers, with
+    the framework's cost on every request."""
+
     git_sha: str = "unknown"
     """GIT_SHA: the commit the running image was built from (baked in by CI), reported by /health."""
 
@@ -128,6 +133,26 @@ class Settings(DecisionStoreSettings):
     def api_keys(self) -> tuple[SecretStr, ...]:
         """The accepted keys, parsed from API_KEY (each still a SecretStr: masked in any repr)."""
         return tuple(SecretStr(key) for key in _split_keys(self.api_key.get_secret_value()))
+
+
+class ServerSettings(BaseSettings):
+    """How `python -m inference` runs uvicorn (no API key needed to read these)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
+
+    host: str = "127.0.0.1"
+    """HOST: bind address (the image sets 0.0.0.0)."""
+    port: int = Field(default=8000, ge=1, le=65535)
+    """PORT: listen port (Render sets it)."""
+    web_concurrency: int = Field(default=1, ge=1)
+    """WEB_CONCURRENCY: worker processes (each loads its own ONNX session)."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """LOG_LEVEL: uvicorn's level too."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
 
 def _split_keys(raw: str) -> list[str]:

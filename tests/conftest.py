@@ -27,6 +27,7 @@ from contract.metadata import ModelMetadata
 from contract.spec import FeatureSpec
 from inference.app import create_app
 from inference.settings import Settings
+from tests import response_contract
 
 REPO = Path(__file__).resolve().parents[1]
 API_KEYS = ("test-key-0123456789", "rotated-key-9876543210")
@@ -86,14 +87,16 @@ def make_settings(model_path: Path, log_dir: Path) -> Callable[..., Settings]:
     return make
 
 
-@pytest.fixture
-def app(make_settings: Callable[..., Settings]) -> FastAPI:
-    return create_app(make_settings())
+@pytest.fixture(params=[True, False], ids=["lean-door", "fastapi-door"])
+def app(request: pytest.FixtureRequest, make_settings: Callable[..., Settings]) -> FastAPI:
+    """The app, once per door: every API test proves both doors give the same answers."""
+    return create_app(make_settings(fast_door=request.param))
 
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as running:  # runs the lifespan: model loaded, log writer started
+        response_contract.install(running, app)  # every answer checked against its declared model
         yield running
 
 

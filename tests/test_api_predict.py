@@ -32,7 +32,7 @@ def test_predict_returns_decision_and_probability(client: TestClient, auth: dict
     response = client.post("/predict", json=example, headers=auth)
     assert response.status_code == 200
     body = response.json()
-    scorer: Scorer = client.app.state.scoring.scorer  # type: ignore[attr-defined]
+    scorer: Scorer = client.app.state.loaded.service.scorer  # type: ignore[attr-defined]
     expected = float(scorer.predict_proba(scorer.encoder.encode_one(example))[0])
     assert body["probability"] == expected
     assert body["prediction"] == int(expected >= scorer.threshold)
@@ -72,7 +72,7 @@ def test_absent_and_null_optional_fields_score_alike(
 def test_batch_scores_in_one_model_call_and_keeps_order(
     client: TestClient, auth: dict[str, str], example: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    scorer: Scorer = client.app.state.scoring.scorer  # type: ignore[attr-defined]
+    scorer: Scorer = client.app.state.loaded.service.scorer  # type: ignore[attr-defined]
     calls: list[int] = []
     original = scorer.predict_proba
 
@@ -154,7 +154,7 @@ def test_oversized_chunked_body_is_refused(small_limits: TestClient, auth: dict[
 
 
 def test_a_full_batch_fits_the_default_body_limit(client: TestClient, auth: dict[str, str], example: dict) -> None:
-    settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
+    settings: Settings = client.app.state.loaded.settings  # type: ignore[attr-defined]
     body = orjson.dumps({"applicants": [example] * settings.max_batch_size}, option=orjson.OPT_INDENT_2)
     assert len(body) < settings.max_batch_body_bytes
     assert len(orjson.dumps(example, option=orjson.OPT_INDENT_2)) < settings.max_body_bytes
@@ -227,7 +227,7 @@ def test_an_unexpected_failure_is_a_500_in_the_error_shape_and_recorded(
         def broken(rows: np.ndarray) -> np.ndarray:
             raise RuntimeError("onnxruntime fell over")
 
-        monkeypatch.setattr(app.state.scoring.scorer, "predict_proba", broken)
+        monkeypatch.setattr(app.state.loaded.service.scorer, "predict_proba", broken)
         response = client.post("/predict", json=example, headers=auth)
         assert response.status_code == 500
         body = response.json()

@@ -97,7 +97,7 @@ def test_keys_never_reach_logs_responses_or_records(
         seen += [response.text, str(response.headers)]
         for path in ("/", "/metrics", "/openapi.json", "/example"):
             seen.append(client.get(path).text)
-        seen.append(repr(client.app.state.keyring))  # type: ignore[attr-defined]
+        seen.append(repr(client.app.state.loaded.service.keyring))  # type: ignore[attr-defined]
     logs = [caplog.text, *capfd.readouterr(), *(path.read_text() for path in log_dir.glob("*.jsonl"))]
     assert len(logs) > 2 and "serving" in caplog.text
     everything = "\n".join(seen + logs)

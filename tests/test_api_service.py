@@ -40,7 +40,7 @@ def test_readiness_follows_the_model(make_settings: Callable[..., Settings]) -> 
     with TestClient(app) as running:
         ready = running.get("/ready")
         assert ready.status_code == 200
-        assert ready.json() == {"status": "ready", "model_version": app.state.scoring.model_version}
+        assert ready.json() == {"status": "ready", "model_version": app.state.loaded.service.model_version}
         assert running.get("/health").json() == {"status": "ok", "git_sha": "unknown"}
     assert before.get("/ready").status_code == 503  # after shutdown: not ready again
     assert before.get("/health").status_code == 200
@@ -79,7 +79,7 @@ def _value(samples: dict, name: str, **labels: str) -> float:
 def test_metrics_count_requests_latency_decisions_and_scores(
     client: TestClient, auth: dict[str, str], example: dict
 ) -> None:
-    version = client.app.state.scoring.model_version  # type: ignore[attr-defined]
+    version = client.app.state.loaded.service.model_version  # type: ignore[attr-defined]
     for _ in range(3):
         client.post("/predict", json=example, headers=auth)
     client.post("/predict/batch", json={"applicants": [example] * 4}, headers=auth)

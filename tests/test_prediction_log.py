@@ -120,7 +120,7 @@ def test_file_is_per_process_and_per_day(tmp_path: Path, read_records: Records) 
     log = PredictionLog(tmp_path)
     log.start()
     for ts in (1_795_000_000.0, 1_795_000_000.0 + 86_400):  # two UTC days
-        log.submit(Decision(ts=ts, request_id="r", endpoint="/predict", status=401, latency_s=0.001,
+        log.record(Decision(ts=ts, request_id="r", endpoint="/predict", status=401, latency_s=0.001,
                             model_version="1", error="unauthorized"))  # fmt: skip
     log.close()
     names = sorted(path.name for path in tmp_path.iterdir())
@@ -188,7 +188,7 @@ def test_a_full_disk_is_counted_reported_once_and_recovered(
     caplog.set_level(logging.INFO, logger="inference")
     log.start()
     for i in range(50):
-        log.submit(Decision(ts=1_795_000_000.0 + i, request_id=str(i), endpoint="/predict", status=422,
+        log.record(Decision(ts=1_795_000_000.0 + i, request_id=str(i), endpoint="/predict", status=422,
                             latency_s=0.001, model_version="1", error="validation_error"))  # fmt: skip
     log.close()
     written = read_records(tmp_path)
@@ -205,7 +205,7 @@ def test_a_full_disk_is_counted_reported_once_and_recovered(
 def test_submit_does_not_wait_for_the_disk(tmp_path: Path) -> None:
     log = PredictionLog(tmp_path)  # writer not started: submitting must still return at once
     for i in range(1000):
-        log.submit(Decision(ts=0.0, request_id=str(i), endpoint="/predict", status=401, latency_s=0.0,
+        log.record(Decision(ts=0.0, request_id=str(i), endpoint="/predict", status=401, latency_s=0.0,
                             model_version=None, error="unauthorized"))  # fmt: skip
     assert not any(tmp_path.iterdir())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -100,3 +101,13 @@ def test_importing_the_app_needs_no_environment(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_server_settings_name_a_bad_port_without_a_traceback() -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO), "PORT": "eighty"}
+    result = subprocess.run(
+        [sys.executable, "-m", "inference"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("Refusing to start: PORT:")
+    assert "Traceback" not in result.stderr

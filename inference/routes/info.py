@@ -15,11 +15,10 @@ from starlette.responses import Response
 
 from contract.names import EXAMPLE_PATH, HEALTH_PATH, METRICS_PATH, READY_PATH
 from inference import SERVICE_NAME, __version__
-from inference.deps import ScorerDep, ScoringDep
+from inference.deps import LoadedDep
 from inference.errors import ErrorResponse
-from inference.runtime import ScoringRuntime
 from inference.schemas import Health, ModelInfo, Readiness, ServiceInfo
-from inference.settings import Settings
+from inference.state import loaded_of, metrics_of
 
 router = APIRouter(tags=["service"])
 
@@ -27,12 +26,11 @@ router = APIRouter(tags=["service"])
 @router.get("/", summary="Service and model information")
 async def info(request: Request) -> ServiceInfo:
     """What is served: the model's name, version, threshold, feature count, training metrics."""
-    state = request.app.state
-    scoring: ScoringRuntime | None = getattr(state, "scoring", None)
-    settings: Settings | None = getattr(state, "settings", None)
+    loaded = loaded_of(request.app)
     model = None
-    if scoring is not None:
-        meta = scoring.scorer.metadata
+    limits = {}
+    if loaded is not None:
+        meta = loaded.service.scorer.metadata
         model = ModelInfo(
             name=meta.model_name,
             version=meta.model_version,
@@ -42,22 +40,21 @@ async def info(request: Request) -> ServiceInfo:
             created_at=meta.created_at,
             metrics=meta.metrics,
         )
-    limits = {}
-    if settings is not None:
+        settings = loaded.settings
         limits = {
             "max_batch_size": settings.max_batch_size,
             "max_body_bytes": settings.max_body_bytes,
             "max_batch_body_bytes": settings.max_batch_body_bytes,
         }
     return ServiceInfo(
-        service=SERVICE_NAME, version=__version__, ready=scoring is not None, model=model, limits=limits, docs="/docs"
+        service=SERVICE_NAME, version=__version__, ready=loaded is not None, model=model, limits=limits, docs="/docs"
     )
 
 
 @router.get(HEALTH_PATH, summary="Liveness: the process answers")
 async def health(request: Request) -> Health:
-    settings: Settings | None = getattr(request.app.state, "settings", None)
-    return Health(status="ok", git_sha=settings.git_sha if settings is not None else "unknown")
+    loaded = loaded_of(request.app)
+    return Health(status="ok", git_sha=loaded.settings.git_sha if loaded is not None else "unknown")
 
 
 @router.get(
@@ -65,8 +62,8 @@ async def health(request: Request) -> Health:
     summary="Readiness: 200 once the model is loaded, 503 before and while stopping",
     responses={503: {"model": ErrorResponse, "description": "The model is not loaded"}},
 )
-async def ready(scorer: ScorerDep) -> Readiness:
-    return Readiness(status="ready", model_version=scorer.metadata.model_version)
+async def ready(loaded: LoadedDep) -> Readiness:
+    return Readiness(status="ready", model_version=loaded.service.model_version)
 
 
 @router.get(
@@ -74,12 +71,12 @@ async def ready(scorer: ScorerDep) -> Readiness:
     summary="A valid example applicant (the body of POST /predict)",
     responses={503: {"model": ErrorResponse, "description": "The model is not loaded"}},
 )
-async def example(scoring: ScoringDep) -> dict[str, Any]:
+async def example(loaded: LoadedDep) -> dict[str, Any]:
     """The feature spec's example applicant: `curl .../example | curl -d @- .../predict` scores it."""
-    return scoring.requests.example
+    return loaded.service.requests.example
 
 
 @router.get(METRICS_PATH, summary="Prometheus metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
-    registry = request.app.state.metrics
+    registry = metrics_of(request.app)
     return Response(registry.render(), media_type=registry.content_type)

@@ -1,0 +1,43 @@
+"""The scoring service built in-process, without a server: for step benchmarks and profiles."""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from contract.requests import build_request_models
+from contract.scorer import Scorer
+from inference.metrics import Metrics
+from inference.prediction_log import PredictionLog
+from inference.security import KeyRing
+from inference.service import ScoringService
+
+KEY = "bench-key"
+
+
+def build_service(scorer: Scorer, record_dir: Path) -> ScoringService:
+    """The service as the lifespan builds it (default limits), its recorder started: close it after."""
+    recorder = PredictionLog(record_dir)
+    recorder.start()
+    return ScoringService(
+        scorer=scorer,
+        requests=build_request_models(scorer.metadata.feature_spec, max_batch_size=1000),
+        keyring=KeyRing([SecretStr(KEY)]),
+        recorder=recorder,
+        metrics=Metrics(),
+        max_body_bytes=64 * 1024,
+        max_batch_body_bytes=8 * 1024 * 1024,
+    )
+
+
+def run_now(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine that never suspends (a single applicant's answer) without an event loop."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("the coroutine suspended")

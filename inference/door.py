@@ -1,0 +1,65 @@
+"""The lean door: POST /predict and /predict/batch as plain ASGI, straight to the scoring service.
+
+Profiles of the server under load (benchmarks/RESULTS.md) put about 40% of a scoring
+request's CPU time in Starlette/FastAPI's own machinery (routing, request objects, dependency
+solving, exception wrappers). This door skips all of it: it takes the key header and the body
+from the ASGI messages and hands them to `answer_scoring`, the same call the FastAPI routes
+make (`inference.routes.scoring`), so both doors give the same answer for every case. It sits
+inside `ObservabilityMiddleware` (request id, HTTP metrics). With FAST_DOOR=false, POST requests
+go on to the FastAPI routes instead; other methods on these paths get the service's 405 (and
+their record) from this door either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from inference.body import asgi_chunks, read_limited
+from inference.context import context_of, new_context
+from inference.security import API_KEY_HEADER
+from inference.service import Answer, answer_scoring
+from inference.state import loaded_of
+
+_KEY_HEADER = API_KEY_HEADER.encode("ascii")
+_CONTENT_LENGTH = b"content-length"
+
+
+class ScoringDoor:
+    def __init__(self, app: ASGIApp, routes: Mapping[str, BaseRoute]) -> None:
+        self.app = app
+        self.routes = routes  # path -> the FastAPI route, for the metrics' endpoint label
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        loaded = loaded_of(scope["app"])
+        method = scope["method"]
+        if method == "POST" and loaded is not None and not loaded.settings.fast_door:
+            await self.app(scope, receive, send)  # the FastAPI routes answer, through the same service
+            return
+        scope["route"] = route
+        api_key = declared_length = None
+        for name, value in scope["headers"]:
+            if name == _KEY_HEADER and api_key is None:
+                api_key = value.decode("latin-1")
+            elif name == _CONTENT_LENGTH:
+                declared_length = value.decode("latin-1")
+
+        async def read_body(limit: int) -> bytes:
+            return await read_limited(asgi_chunks(receive), declared_length, limit)
+
+        context = context_of(scope) or new_context()
+        service = loaded.service if loaded is not None else None
+        answer = await answer_scoring(service, scope["path"], api_key, read_body, context, method)
+        await send_answer(send, answer)
+
+
+async def send_answer(send: Send, answer: Answer) -> None:
+    headers = [(b"content-length", str(len(answer.body)).encode("ascii")), *answer.headers]
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})

@@ -1,0 +1,227 @@
+"""The scoring service: the one place that decides what a scoring request gets.
+
+Every scoring request, whichever door carried its bytes (the lean ASGI door in
+`inference.door`, or the FastAPI routes in `inference.routes.scoring`), is answered by
+`ScoringService.answer`:
+
+    readiness -> API key -> body within its limit -> validation -> one float32 row per
+    applicant in spec order -> one model call -> decisions -> answer bytes
+
+and, before the answer leaves, the same facts go to the metrics and to the decision record.
+Refusals (401, 413, 422, 503) and unexpected failures (500) take the same way out: one
+`Answer` with the service's error shape, one decision record. Single and batch share it all;
+to add a field to the answer, change `_result` (and its response model in `inference.schemas`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import orjson
+from anyio import to_thread
+
+from contract.names import BATCH_PATH, PREDICT_PATH
+from contract.records import Decision
+from contract.requests import RequestInvalid, RequestModels
+from contract.scorer import Scorer
+from inference.context import RequestContext
+from inference.errors import MethodNotAllowed, ModelNotReady, ServiceError, Unauthorized, as_service_error, error_body
+from inference.metrics import Metrics
+from inference.prediction_log import DecisionRecorder
+from inference.security import API_KEY_HEADER, KeyRing
+
+logger = logging.getLogger(__name__)
+
+JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+_DECISIONS = ("accepted", "refused")
+
+BodyReader = Callable[[int], Awaitable[bytes]]
+"""Reads the request body, refusing (PayloadTooLarge) past the given number of bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the door sends: a status, raw ASGI headers and the JSON body."""
+
+    status: int
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A scoring endpoint: its path (the metrics label and record's `endpoint`) and body limit."""
+
+    path: str
+    max_body_bytes: int
+    batch: bool
+
+
+class Scores(NamedTuple):
+    inputs: Sequence[Mapping[str, Any]]
+    probabilities: list[float]
+    predictions: list[int]
+    model_latency_s: float
+
+
+class ScoringService:
+    """Scores applicants with one loaded model; see the module docstring for the way a request takes."""
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        requests: RequestModels,
+        keyring: KeyRing,
+        recorder: DecisionRecorder,
+        metrics: Metrics,
+        max_body_bytes: int,
+        max_batch_body_bytes: int,
+    ) -> None:
+        self.scorer = scorer
+        self.requests = requests
+        self.keyring = keyring
+        self.recorder = recorder
+        self.metrics = metrics
+        metadata = scorer.metadata
+        self.model_version = metadata.model_version
+        self.threshold = metadata.threshold
+        self.endpoints = {
+            PREDICT_PATH: Endpoint(PREDICT_PATH, max_body_bytes, batch=False),
+            BATCH_PATH: Endpoint(BATCH_PATH, max_batch_body_bytes, batch=True),
+        }
+
+    async def answer(
+        self,
+        path: str,
+        api_key: str | None,
+        read_body: BodyReader,
+        context: RequestContext,
+        method: str = "POST",
+    ) -> Answer:
+        """The whole answer to one scoring request, already recorded; never raises."""
+        endpoint = self.endpoints[path]
+        request_id = context.request_id
+        scores: Scores | None = None
+        try:
+            if method != "POST":
+                raise MethodNotAllowed("Method Not Allowed", headers={"Allow": "POST"})
+            self._check_key(api_key)
+            body = await read_body(endpoint.max_body_bytes)
+            if endpoint.batch:
+                # A full batch holds the GIL for tens of milliseconds (validation, encoding): in a
+                # worker thread the event loop still gets its turn every switch interval.
+                scores = await to_thread.run_sync(self._parse_and_score_batch, body)
+                payload = self._batch_payload(scores, request_id)
+            else:
+                scores = self.score((self.requests.parse_applicant(body).__dict__,))
+                payload = self._single_payload(scores, request_id)
+            answer = Answer(200, (JSON_CONTENT_TYPE,), payload)
+            error = None
+        except Exception as exc:
+            error = as_service_error(exc)
+            if not isinstance(exc, ServiceError | RequestInvalid):
+                logger.exception("unexpected %s on %s (request %s)", type(exc).__name__, endpoint.path, request_id)
+            answer = error_answer(error, request_id)
+            scores = None
+        self._observe(endpoint, answer.status, context, scores, error)
+        return answer
+
+    def score(self, applicants: Sequence[Mapping[str, Any]]) -> Scores:
+        """Validated applicants -> float32 rows in spec order -> one model call -> decisions."""
+        rows = self.scorer.encoder.encode_many(applicants)
+        model_started = time.perf_counter()
+        probabilities: list[float] = self.scorer.predict_proba(rows).tolist()
+        model_latency = time.perf_counter() - model_started
+        threshold = self.threshold
+        return Scores(applicants, probabilities, [int(p >= threshold) for p in probabilities], model_latency)
+
+    def _check_key(self, api_key: str | None) -> None:
+        if not api_key:
+            raise Unauthorized(f"Missing API key: send it in the {API_KEY_HEADER} header")
+        if not self.keyring.accepts(api_key):
+            raise Unauthorized("Invalid API key")
+
+    def _parse_and_score_batch(self, body: bytes) -> Scores:
+        return self.score([applicant.__dict__ for applicant in self.requests.parse_batch(body)])
+
+    def _single_payload(self, scores: Scores, request_id: str) -> bytes:
+        return orjson.dumps(
+            {
+                **_result(scores.probabilities[0], scores.predictions[0]),
+                "threshold": self.threshold,
+                "model_version": self.model_version,
+                "request_id": request_id,
+            }
+        )
+
+    def _batch_payload(self, scores: Scores, request_id: str) -> bytes:
+        return orjson.dumps(
+            {
+                "predictions": [_result(p, d) for p, d in zip(scores.probabilities, scores.predictions, strict=True)],
+                "threshold": self.threshold,
+                "model_version": self.model_version,
+                "request_id": request_id,
+            }
+        )
+
+    def _observe(
+        self,
+        endpoint: Endpoint,
+        status: int,
+        context: RequestContext,
+        scores: Scores | None,
+        error: ServiceError | None,
+    ) -> None:
+        """The request's facts to the metrics and the decision record (before the answer leaves)."""
+        if scores is not None:
+            self.metrics.observe_scores(
+                self.model_version, endpoint.path, scores.model_latency_s, scores.probabilities, scores.predictions
+            )
+        self.recorder.record(
+            Decision(
+                ts=context.wall_started,
+                request_id=context.request_id,
+                endpoint=endpoint.path,
+                status=status,
+                latency_s=time.perf_counter() - context.started,
+                model_version=self.model_version,
+                model_latency_s=scores.model_latency_s if scores is not None else None,
+                threshold=self.threshold,
+                inputs=scores.inputs if scores is not None else (),
+                probabilities=scores.probabilities if scores is not None else (),
+                predictions=scores.predictions if scores is not None else (),
+                error=error.kind if error is not None else None,
+                error_fields=error.field_names() if error is not None else (),
+            )
+        )
+
+
+def _result(probability: float, prediction: int) -> dict[str, Any]:
+    """One applicant's result, the same in a single answer and in each batch item."""
+    return {"prediction": prediction, "probability": probability, "decision": _DECISIONS[prediction]}
+
+
+def error_answer(error: ServiceError, request_id: str | None) -> Answer:
+    headers = tuple((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in error.headers.items())
+    return Answer(error.status_code, (JSON_CONTENT_TYPE, *headers), error_body(error, request_id))
+
+
+_NOT_READY = ModelNotReady("The model is not loaded (the service is starting or stopping)")
+
+
+async def answer_scoring(
+    service: ScoringService | None,
+    path: str,
+    api_key: str | None,
+    read_body: BodyReader,
+    context: RequestContext,
+    method: str = "POST",
+) -> Answer:
+    """What every door calls: the service's answer, or 503 while there is no service."""
+    if service is None:
+        return error_answer(_NOT_READY, context.request_id)
+    return await service.answer(path, api_key, read_body, context, method)

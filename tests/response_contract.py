@@ -1,0 +1,61 @@
+"""Every answer a test client receives is checked against the response model the OpenAPI
+document declares for its path, method and status (errors: the one error shape)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from inference import schemas
+from inference.errors import ErrorResponse
+
+MODELS: dict[str, type[BaseModel]] = {
+    name: model
+    for name, model in vars(schemas).items()
+    if isinstance(model, type) and issubclass(model, BaseModel) and model.__module__ == schemas.__name__
+} | {"ErrorResponse": ErrorResponse}
+
+
+def declared_model(document: dict[str, Any], path: str, method: str, status: int) -> type[BaseModel] | None:
+    operation = document["paths"].get(path, {}).get(method.lower())
+    response = (operation or {}).get("responses", {}).get(str(status))
+    if response is None:
+        return ErrorResponse if status >= 400 else None
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    ref = schema.get("$ref", "")
+    return MODELS[ref.rsplit("/", 1)[-1]] if ref else None
+
+
+def check(model: type[BaseModel], body: Any) -> None:
+    """Valid for the model, and no key the model does not declare (nested models too)."""
+    model.model_validate(body)
+    extra = set(body) - set(model.model_fields)
+    assert not extra, f"{model.__name__} does not declare {sorted(extra)}"
+    for name, field in model.model_fields.items():
+        inner = field.annotation
+        args = getattr(inner, "__args__", ())
+        nested = next((a for a in (inner, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        value = body.get(name)
+        if nested is not None and isinstance(value, dict):
+            check(nested, value)
+        elif nested is not None and isinstance(value, list):
+            for item in value:
+                check(nested, item)
+
+
+def install(client: httpx.Client, app: FastAPI) -> None:
+    """Check each response of `client` against `app`'s OpenAPI document."""
+
+    def on_response(response: httpx.Response) -> None:
+        if not response.headers.get("content-type", "").startswith("application/json"):
+            return
+        response.read()
+        model = declared_model(app.openapi(), response.request.url.path, response.request.method, response.status_code)
+        if model is not None:
+            check(model, orjson.loads(response.content))
+
+    client.event_hooks = {"request": [], "response": [on_response]}
