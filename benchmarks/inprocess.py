@@ -10,8 +10,8 @@ from pydantic import SecretStr
 
 from contract.requests import build_request_models
 from contract.scorer import Scorer
+from inference.decisions.recorders import JsonlRecorder
 from inference.metrics import Metrics
-from inference.prediction_log import PredictionLog
 from inference.security import KeyRing
 from inference.service import ScoringService
 
@@ -20,14 +20,15 @@ KEY = "bench-key"
 
 def build_service(scorer: Scorer, record_dir: Path) -> ScoringService:
     """The service as the lifespan builds it (default limits), its recorder started: close it after."""
-    recorder = PredictionLog(record_dir)
+    metrics = Metrics()
+    recorder = JsonlRecorder(record_dir, metrics)
     recorder.start()
     return ScoringService(
         scorer=scorer,
         requests=build_request_models(scorer.metadata.feature_spec, max_batch_size=1000),
         keyring=KeyRing([SecretStr(KEY)]),
         recorder=recorder,
-        metrics=Metrics(),
+        metrics=metrics,
         max_body_bytes=64 * 1024,
         max_batch_body_bytes=8 * 1024 * 1024,
     )

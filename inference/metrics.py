@@ -64,11 +64,6 @@ class Metrics:
             buckets=SCORE_BUCKETS,
             registry=registry,
         )
-        self.log_write_failures = Counter(
-            "prediction_log_write_failures",
-            "Prediction records that could not be written",
-            registry=registry,
-        )
         # The decision record (inference/decisions): every record written, shipped or dropped is counted.
         self.records_written = Counter(
             "decision_records_written",

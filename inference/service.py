@@ -29,9 +29,9 @@ from contract.records import Decision
 from contract.requests import RequestInvalid, RequestModels
 from contract.scorer import Scorer
 from inference.context import RequestContext
+from inference.decisions import DecisionRecorder
 from inference.errors import MethodNotAllowed, ModelNotReady, ServiceError, Unauthorized, as_service_error, error_body
 from inference.metrics import Metrics
-from inference.prediction_log import DecisionRecorder
 from inference.security import API_KEY_HEADER, KeyRing
 
 logger = logging.getLogger(__name__)
