@@ -251,7 +251,7 @@ def sigkill_postgres(folder: Path, url: str, threads: int, load_s: float) -> Out
     stored = db_ids(url)
     return Outcome("SIGKILL, PostgreSQL (after restart)", answers, len(ok & set(db_ids(url, 200))),
                    len(ok - set(stored)), sum(n - 1 for n in stored.values() if n > 1), load_s,
-                   f"{left / 1e6:.2f} MB left unshipped by the killed server, shipped by the restarted one")  # fmt: skip
+                   f"{left / 1e6:.2f} MB unshipped at the kill, shipped by the restarted server")  # fmt: skip
 
 
 def outage(folder: Path, cluster: LocalPostgres, url: str, threads: int, load_s: float, outage_s: float) -> Outcome:
