@@ -205,6 +205,13 @@ class Outcome:
     duplicates: int  # records stored more than once
     seconds: float
     notes: str = ""
+    rows: int | None = None  # all records stored (200s and rejections)
+    rows_by_worker: list[int] = field(default_factory=list)
+
+    @property
+    def answered(self) -> int:
+        """Distinct requests answered (any status)."""
+        return len({rid for _, rid in self.answers.received})
 
     def row(self) -> str:
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(self.answers.statuses.items()))
@@ -274,8 +281,8 @@ def outage(folder: Path, cluster: LocalPostgres, url: str, threads: int, load_s:
     all_ids = {rid for _, rid in answers.received}
     return Outcome(f"PostgreSQL stopped {outage_s:.0f} s mid-load", answers, len(ok & set(db_ids(url, 200))),
                    len(ok - set(stored)), sum(n - 1 for n in stored.values() if n > 1), load_s,
-                   f"{during} answers while down, {buffered / 1e6:.1f} MB buffered; rows {sum(stored.values())} "
-                   f"== answers {len(all_ids)}: {sum(stored.values()) == len(all_ids)}; exit {code}")  # fmt: skip
+                   f"{during} answers while down, {buffered / 1e6:.1f} MB waited on disk; rows == answers: "
+                   f"{sum(stored.values()) == len(all_ids)}; exit {code}", rows=sum(stored.values()))  # fmt: skip
 
 
 def workers(folder: Path, url: str, threads: int, load_s: float) -> Outcome:
@@ -291,8 +298,9 @@ def workers(folder: Path, url: str, threads: int, load_s: float) -> Outcome:
     all_ids = {rid for _, rid in answers.received}
     return Outcome("2 workers, one database", answers, len(ok & set(db_ids(url, 200))), len(ok - set(stored)),
                    sum(n - 1 for n in stored.values() if n > 1), load_s,
-                   f"rows by worker {sorted(by_worker.values())}; rows {sum(stored.values())} == answers "
-                   f"{len(all_ids)}: {sum(stored.values()) == len(all_ids)}; exit {code}")  # fmt: skip
+                   f"rows by worker {sorted(by_worker.values())}; rows == answers: "
+                   f"{sum(stored.values()) == len(all_ids)}; exit {code}", rows=sum(stored.values()),
+                   rows_by_worker=sorted(by_worker.values()))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
