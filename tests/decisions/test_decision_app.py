@@ -180,3 +180,26 @@ def test_sigterm_under_load_leaves_no_200_without_its_record(
     assert len(records) == len(recorded)  # one record per request: no duplicates
     assert {status for status, _ in answered} == {200, 422}
     assert "stopped; decision records written out" in server.output()
+
+
+def test_with_a_database_the_app_ships_every_record_and_never_shows_the_password(
+    make_settings: Callable[..., Settings],
+    database_url: str,
+    example: dict[str, Any],
+    auth: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import psycopg
+
+    password = database_url.split(":")[2].split("@")[0]
+    app = create_app(make_settings(database_url=database_url))
+    caplog.set_level(logging.DEBUG)
+    with TestClient(app) as client:
+        ids = [client.post("/predict", json=example, headers=auth).headers["x-request-id"] for _ in range(20)]
+        ids.append(client.post("/predict", json={}, headers=auth).headers["x-request-id"])  # 422
+        shown = client.get("/").text + client.get("/metrics").text + client.get("/openapi.json").text
+    with psycopg.connect(database_url) as connection:
+        stored = [r[0] for r in connection.execute("SELECT request_id FROM decisions")]
+    assert sorted(stored) == sorted(ids)  # shipped at shutdown at the latest, each once
+    assert password not in shown + caplog.text
+    assert "decision records: PostgreSQL postgresql://postgres@127.0.0.1:" in caplog.text
