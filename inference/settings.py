@@ -46,7 +46,7 @@ class DecisionStoreSettings(BaseSettings):
     """DECISION_SEGMENT_MAX_BYTES: with DATABASE_URL, a local segment is closed at this size so that
     shipped segments can be deleted."""
 
-    decision_ship_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    decision_ship_batch_size: int = Field(default=500, ge=1, le=20_000)
     """DECISION_SHIP_BATCH_SIZE: most records per insert into PostgreSQL."""
 
     decision_ship_interval_s: float = Field(default=0.5, gt=0, le=60)

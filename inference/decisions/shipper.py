@@ -45,7 +45,7 @@ from inference.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
-_MAX_READ = 8 * 1024 * 1024  # bytes read from a segment per batch (a record is ~3.5 KB)
+_READ_PER_RECORD = 8 * 1024  # bytes read per wanted record (a full applicant's record is ~3.4 KB)
 _ORPHAN_SCAN_S = 10.0  # how often to look for segments left by other processes
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 
@@ -300,7 +300,8 @@ class Shipper:
                 if segment.finished:
                     self._finish(segment)
                 return True
-            chunk = os.pread(segment.fd, min(size - segment.offset, _MAX_READ), segment.offset)
+            want = max(64 * 1024, self._batch_size * _READ_PER_RECORD)
+            chunk = os.pread(segment.fd, min(size - segment.offset, want), segment.offset)
             ends = list(complete_lines(chunk, self._batch_size))
             if not ends:
                 if segment.finished:  # a dead writer's last, cut line: nothing will complete it

@@ -61,11 +61,15 @@ def _dead_url() -> str:
 
 def test_migrations_are_versioned_and_idempotent(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as connection:
-        assert migrate(connection) == ["0001_decisions"]
+        assert migrate(connection) == ["0001_decisions", "0002_inputs_lz4"]
         assert migrate(connection) == []
-        versions = connection.execute("SELECT version, name FROM schema_migrations").fetchall()
+        versions = connection.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
+        compression = connection.execute(
+            "SELECT attcompression FROM pg_attribute WHERE attrelid = 'decisions'::regclass AND attname = 'inputs'"
+        ).fetchone()
         indexes = {r[0] for r in connection.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'decisions'")}
-    assert versions == [(1, "decisions")]
+    assert versions == [(1, "decisions"), (2, "inputs_lz4")]
+    assert compression == ("l",)  # Debian's server has lz4
     assert {"decisions_ts_idx", "decisions_model_version_ts_idx", "decisions_request_id_batch_index_key"} <= indexes
 
 
@@ -280,7 +284,7 @@ def test_commands_migrate_and_purge(database_url: str, tmp_path: Path) -> None:
                               capture_output=True, text=True, check=False)  # fmt: skip
 
     first, second = run("migrate"), run("migrate")
-    assert first.returncode == 0 and "applied 0001_decisions" in first.stdout
+    assert first.returncode == 0 and "applied 0001_decisions, 0002_inputs_lz4" in first.stdout
     assert second.returncode == 0 and "up to date" in second.stdout
     assert "@127.0.0.1" in first.stdout and database_url.split(":")[2].split("@")[0] not in first.stdout
     purged = run("purge", "--older-than-days", "30")
