@@ -82,13 +82,15 @@ class Server:
     def output(self) -> str:
         return self.log_path.read_text()
 
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
+    def wait_ready(self, timeout_s: float = 60.0, workers: int = 1) -> None:
+        """Until /ready answers 200 and every worker process has finished its start-up."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.output()[-3000:]}")
             try:
-                if httpx.get(f"{self.base_url}/ready", timeout=2).status_code == 200:
+                started = self.output().count("Application startup complete")
+                if started >= workers and httpx.get(f"{self.base_url}/ready", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
@@ -287,7 +289,7 @@ def outage(folder: Path, cluster: LocalPostgres, url: str, threads: int, load_s:
 
 def workers(folder: Path, url: str, threads: int, load_s: float) -> Outcome:
     server = Server(folder, "workers", DATABASE_URL=url, WEB_CONCURRENCY="2")
-    server.wait_ready()
+    server.wait_ready(workers=2)  # both listening before the clients connect, so both get some
     load = Load(server.base_url, server.example(), threads)
     time.sleep(load_s)
     answers = load.stop()

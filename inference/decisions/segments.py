@@ -144,11 +144,16 @@ class SegmentWriter:
         self._host = host_name()
         self._pid = 0
         self._closed_segments: list[tuple[Path, int]] = []
+        self._created: set[Path] = set()
 
     @property
     def current(self) -> Path | None:
         """The segment being written (None before the first record or while the folder fails)."""
         return self._path
+
+    def wrote(self, path: Path) -> bool:
+        """Whether this writer created `path` (a segment of an earlier process never counts)."""
+        return path in self._created
 
     def take_closed(self) -> list[tuple[Path, int]]:
         """Segments (and their sizes) this writer has finished since the last call, for the shipper."""
@@ -249,6 +254,7 @@ class SegmentWriter:
                 os.close(fd)
                 continue
             _remove_quietly(offset_path(path))  # a stale offset of an earlier file of this name
+            self._created.add(path)
             self._fd, self._path, self._size = fd, path, 0
             self._day_end = day_start + _DAY_S
             self._partial_tail = False

@@ -287,9 +287,10 @@ class Shipper:
 
     def _scan_orphans(self) -> None:
         self._next_scan = time.monotonic() + _ORPHAN_SCAN_S
-        live = self._writer.current
         for path in segment_paths(self._writer.directory):
-            if path != live and path not in self._segments:
+            # This writer's own segments come through take_closed() (their bytes are in its backlog);
+            # same-named files of an earlier process with the same pid are orphans like any other.
+            if not self._writer.wrote(path) and path not in self._segments:
                 self._adopt(path, own=False)
 
     def _ship_segment(self, connection: psycopg.Connection, segment: _Segment) -> bool:
