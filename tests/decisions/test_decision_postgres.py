@@ -292,3 +292,17 @@ def test_commands_migrate_and_purge(database_url: str, tmp_path: Path) -> None:
     failed = run("migrate", url=_dead_url())
     assert failed.returncode == 1 and "never-logged-s3cret" not in failed.stderr + failed.stdout
     assert "error:" in failed.stderr
+
+
+def test_rotated_segments_are_shipped_and_deleted_while_running(database_url: str, tmp_path: Path) -> None:
+    metrics = Metrics()
+    recorder = _recorder(database_url, tmp_path, metrics, decision_segment_max_bytes=64 * 1024)
+    recorder.start()
+    decisions = mixed(600)  # ~0.5 MB: about eight 64 KB segments
+    for decision in decisions:
+        recorder.record(decision)
+    _wait_for(lambda: _rows(database_url) == record_count(decisions), "everything shipped before shutdown")
+    _wait_for(lambda: len(list(tmp_path.glob("predictions-*.jsonl"))) == 1, "finished segments deleted")
+    assert _value(metrics, "decision_buffer_bytes") == 0  # the backlog accounting balances
+    recorder.close(10.0)
+    assert list(tmp_path.glob("predictions-*")) == []
