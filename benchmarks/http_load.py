@@ -197,6 +197,12 @@ def server_kinds(
         _ours(),
         **{**ours, "env": {**ours_env, "FAST_DOOR": "false"}},
     )
+    found["service-challenger"] = ServerKind(
+        "service-challenger",
+        "our service with a challenger scored in shadow (CHALLENGER_MODEL_PATH: the same artifact)",
+        _ours(),
+        **{**ours, "env": {**ours_env, "CHALLENGER_MODEL_PATH": str(model.artifact)}},
+    )
     if database_url is not None:  # records shipped to a local PostgreSQL (the local files are only its buffer)
         found["service-postgres"] = ServerKind(
             "service-postgres",
@@ -587,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         "--servers",
         default="service,noop,mlflow",
         help="comma-separated, from: service, noop, mlflow, service-postgres (starts a local PostgreSQL), "
-        "service-fastapi-door, service-2w, noop-2w, "
+        "service-fastapi-door, service-challenger, service-2w, noop-2w, "
         "service-asyncio-h11, noop-asyncio-h11, baseline (with --baseline)",
     )
     parser.add_argument(

@@ -14,6 +14,7 @@ from inference.decisions.recorders import JsonlRecorder
 from inference.metrics import Metrics
 from inference.security import KeyRing
 from inference.service import ScoringService
+from inference.throttle import FailedKeyThrottle
 
 KEY = "bench-key"
 
@@ -27,6 +28,7 @@ def build_service(scorer: Scorer, record_dir: Path) -> ScoringService:
         scorer=scorer,
         requests=build_request_models(scorer.metadata.feature_spec, max_batch_size=1000),
         keyring=KeyRing([SecretStr(KEY)]),
+        throttle=FailedKeyThrottle(limit=10, window_s=60.0, max_clients=10_000),
         recorder=recorder,
         metrics=metrics,
         max_body_bytes=64 * 1024,

@@ -10,7 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
+
+
+class Shadow(Protocol):
+    """A challenger's scores of a request's applicants (`inference.challenger.ShadowScores`)."""
+
+    @property
+    def model_version(self) -> str: ...
+    @property
+    def probabilities(self) -> Sequence[float]: ...
+    @property
+    def predictions(self) -> Sequence[int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +42,19 @@ class Decision:
     predictions: Sequence[int] = ()
     error: str | None = None
     error_fields: Sequence[str] = ()
+    batch_size: int | None = None
+    """Applicants in the request, when some of a batch were refused (default: len(inputs))."""
+    positions: Sequence[int] = ()
+    """Each scored applicant's index in the request (default: 0, 1, ...)."""
+    refused_items: Sequence[tuple[int, str, Sequence[str]]] = ()
+    """(index, error kind, fields) of each batch applicant refused on its own."""
+    application_ids: Sequence[str | None] = ()
+    """Each scored applicant's `application_id` (the desk's own id), when it sent one."""
+    challenger: Shadow | None = None
+    """The challenger's scores of the same applicants, when one is loaded and answered."""
 
     def records(self) -> Iterator[dict[str, Any]]:
-        """The entry's JSON records: one per scored applicant, or one for a rejected call."""
+        """The entry's JSON records: one per scored or refused applicant, or one for a rejected call."""
         common = {
             "ts": datetime.fromtimestamp(self.ts, UTC).isoformat(),
             "request_id": self.request_id,
@@ -41,22 +62,45 @@ class Decision:
             "status": self.status,
             "latency_ms": round(self.latency_s * 1000, 3),
         }
-        if self.error is None and self.inputs:
+        if self.error is None and (self.inputs or self.refused_items):
             model_latency_ms = round((self.model_latency_s or 0.0) * 1000, 3)
-            size = len(self.inputs)
-            for index, (inputs, probability, prediction) in enumerate(
-                zip(self.inputs, self.probabilities, self.predictions, strict=True)
+            size = self.batch_size or len(self.inputs)
+            positions = self.positions or range(len(self.inputs))
+            application_ids = self.application_ids or [None] * len(self.inputs)
+            challenger = self.challenger
+            for n, (index, inputs, probability, prediction, application_id) in enumerate(
+                zip(positions, self.inputs, self.probabilities, self.predictions, application_ids, strict=True)
             ):
+                shadow = (
+                    {
+                        "challenger_version": challenger.model_version,
+                        "challenger_probability": challenger.probabilities[n],
+                        "challenger_prediction": challenger.predictions[n],
+                    }
+                    if challenger is not None
+                    else {}
+                )
                 yield {
                     **common,
                     "model_latency_ms": model_latency_ms,
                     "model_version": self.model_version,
                     "batch_index": index,
                     "batch_size": size,
+                    "application_id": application_id,
                     "inputs": inputs,
                     "probability": probability,
                     "prediction": prediction,
                     "threshold": self.threshold,
+                    **shadow,
+                }
+            for index, error, fields in self.refused_items:
+                yield {
+                    **common,
+                    "model_version": self.model_version,
+                    "batch_index": index,
+                    "batch_size": size,
+                    "error": error,
+                    "error_fields": list(fields),
                 }
         else:
             yield {

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import PydanticCustomError, from_json, to_json
 
 from contract.spec import Feature, FeatureSpec
 
@@ -44,30 +45,76 @@ class RequestInvalid(ValueError):
 
 
 APPLICANT_MODEL = "Applicant"
+APPLICATION_ID = "application_id"
+APPLICATION_ID_FIELD = (
+    str | None,
+    Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$",
+        description="The desk's own id for this application (not a model input): echoed in the answer "
+        "and kept in the decision record, so outcomes can be reported against it.",
+        examples=["CE-2026-000123"],
+    ),
+)
 BATCH_MODEL = "BatchRequest"
+NOT_AN_ENVELOPE = (
+    'Send the applicants as {"applicants": [...]} (this body looks like one applicant: '
+    "POST it to /predict, or wrap it in a list)"
+)
 
 
 @dataclass(frozen=True)
 class RequestModels:
-    """The validated request types for one artifact, and the example applicants for the docs."""
+    """The validated request types for one artifact, and the example applicants for the docs.
+
+    Two models per applicant, one meaning: `applicant` is strict and fast (straight from the
+    JSON bytes, no Python-level validator), `applicant_checked` adds what the JSON schema
+    promises but strict mode would refuse (an integral float such as `2.0` for an integer
+    field) and a clear message for null in a required field. Only a body the fast model
+    refuses is validated again by the checked one, so a valid request pays for one pass.
+    """
 
     applicant: type[BaseModel]
+    applicant_checked: type[BaseModel]
     batch: type[BaseModel]
+    envelope: type[BaseModel]
     max_batch_size: int
     example: dict[str, Any]
     batch_example: dict[str, Any]
 
-    def parse_applicant(self, body: bytes) -> BaseModel:
+    def parse_applicant(self, body: bytes | str) -> BaseModel:
         try:
             return self.applicant.model_validate_json(body)
+        except ValidationError:
+            pass
+        try:
+            return self.applicant_checked.model_validate_json(body)
         except ValidationError as exc:
             raise RequestInvalid.from_validation_error(exc) from None
 
-    def parse_batch(self, body: bytes) -> list[BaseModel]:
+    def parse_batch(self, body: bytes) -> list[BaseModel | RequestInvalid]:
+        """Each applicant validated on its own: the model, or its problems (fields without the
+        batch position). A body that is not a valid envelope raises RequestInvalid."""
         try:
-            return self.batch.model_validate_json(body).applicants  # type: ignore[attr-defined, no-any-return]
+            return list(self.batch.model_validate_json(body).applicants)  # type: ignore[attr-defined]
+        except ValidationError:
+            pass
+        try:
+            envelope = self.envelope.model_validate_json(body)
         except ValidationError as exc:
-            raise RequestInvalid.from_validation_error(exc) from None
+            invalid = RequestInvalid.from_validation_error(exc)
+            if _looks_like_an_applicant(body, self.applicant):
+                raise RequestInvalid([FieldProblem("body", NOT_AN_ENVELOPE)]) from None
+            raise invalid from None
+        results: list[BaseModel | RequestInvalid] = []
+        for item in envelope.applicants:  # type: ignore[attr-defined]
+            try:
+                results.append(self.parse_applicant(to_json(item)))
+            except RequestInvalid as invalid:
+                results.append(invalid)
+        return results
 
     def openapi_components(self) -> dict[str, Any]:
         """JSON schemas of both request models, keyed for `components.schemas`."""
@@ -77,44 +124,61 @@ class RequestModels:
 
 
 def build_request_models(spec: FeatureSpec, max_batch_size: int) -> RequestModels:
-    fields: dict[str, Any] = {feature.name: _field(feature) for feature in spec.features}
+    doc = "One applicant's raw application fields (Home Credit names). Absent or null = missing."
     applicant = create_model(  # type: ignore[call-overload]
         APPLICANT_MODEL,
         __config__=ConfigDict(extra="forbid", strict=True, frozen=True),
-        __doc__="One applicant's raw application fields (Home Credit names). Absent or null = missing.",
-        **fields,
+        __doc__=doc,
+        **{feature.name: _field(feature) for feature in spec.features},
+        **{APPLICATION_ID: APPLICATION_ID_FIELD},
     )
+    applicant_checked = create_model(  # type: ignore[call-overload]
+        APPLICANT_MODEL,
+        __config__=ConfigDict(extra="forbid", strict=True, frozen=True),
+        __doc__=doc,
+        **{feature.name: _field(feature, checked=True) for feature in spec.features},
+        **{APPLICATION_ID: APPLICATION_ID_FIELD},
+    )
+    batch_doc = f"Up to {max_batch_size} applicants, scored in one model call; results come back in order."
+    size = Field(min_length=1, max_length=max_batch_size, description="The applicants, in any order.")
     batch = create_model(  # type: ignore[call-overload]
         BATCH_MODEL,
         __config__=ConfigDict(extra="forbid", strict=True),
-        __doc__=f"Up to {max_batch_size} applicants, scored in one model call; results come back in order.",
-        applicants=(
-            list[applicant],  # type: ignore[valid-type]
-            Field(min_length=1, max_length=max_batch_size, description="The applicants, in any order."),
-        ),
+        __doc__=batch_doc,
+        applicants=(list[applicant], size),  # type: ignore[valid-type]
+    )
+    envelope = create_model(  # type: ignore[call-overload]
+        BATCH_MODEL,
+        __config__=ConfigDict(extra="forbid", strict=True),
+        __doc__=batch_doc,
+        applicants=(list[Any], size),
     )
     example = spec.example()
     sparse = {**example, **{f.name: None for f in spec.features if f.nullable}}
     return RequestModels(
         applicant=applicant,
+        applicant_checked=applicant_checked,
         batch=batch,
+        envelope=envelope,
         max_batch_size=max_batch_size,
         example=example,
         batch_example={"applicants": [example, sparse]},
     )
 
 
-def _field(feature: Feature) -> tuple[Any, Any]:
+def _field(feature: Feature, checked: bool = False) -> tuple[Any, Any]:
     kind: Any
     constraints: dict[str, Any] = {}
     if feature.is_categorical:
         kind = Literal[feature.levels]  # type: ignore[valid-type]
     elif feature.dtype == "int64":
-        kind = int
+        kind = Annotated[int, BeforeValidator(_integral_float_as_int)] if checked else int
         constraints = _bounds(feature)
     else:
         kind = float
         constraints = {**_bounds(feature), "allow_inf_nan": False}
+    if checked and not feature.nullable:
+        kind = Annotated[kind, BeforeValidator(_refuse_null)]
     info = Field(
         default=None if feature.nullable else ...,
         description=feature.description,
@@ -122,6 +186,28 @@ def _field(feature: Feature) -> tuple[Any, Any]:
         **constraints,
     )
     return (kind | None if feature.nullable else kind), info
+
+
+def _integral_float_as_int(value: Any) -> Any:
+    # JSON Schema's "integer" includes 2.0, and a pandas client sends an integer column holding
+    # a missing value as floats; 2.5 stays a float, which the strict int refuses.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _refuse_null(value: Any) -> Any:
+    if value is None:
+        raise PydanticCustomError("required_not_null", "Field required: null is not allowed here (send a value)")
+    return value
+
+
+def _looks_like_an_applicant(body: bytes, applicant: type[BaseModel]) -> bool:
+    try:
+        parsed = from_json(body)
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and "applicants" not in parsed and bool(set(parsed) & set(applicant.model_fields))
 
 
 def _bounds(feature: Feature) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """The decision store's shape, shared by its writer (inference/decisions) and its readers (monitoring).
 
 PostgreSQL holds the records of docs/CONTRACTS.md in one table, `decisions`: the envelope as
-typed columns named like the JSON fields, the validated inputs as `jsonb`, and `worker`
-(`<host>-<pid>` of the process that answered). `(request_id, batch_index)` is unique: a
+typed columns named like the JSON fields (a field a record lacks is null), the validated inputs
+as `jsonb`, and `worker` (`<host>-<pid>` of the process that answered). `(request_id, batch_index)` is unique: a
 record shipped twice is stored once.
 """
 
@@ -26,6 +26,10 @@ ENVELOPE_COLUMNS = (
     "error",
     "error_fields",
     "worker",
+    "application_id",
+    "challenger_version",
+    "challenger_probability",
+    "challenger_prediction",
 )
 """Typed columns, in table order; then `inputs` (jsonb)."""
 

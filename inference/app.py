@@ -23,7 +23,7 @@ from inference.door import ScoringDoor
 from inference.errors import ServiceError, handle_error
 from inference.lifespan import build_lifespan
 from inference.metrics import Metrics
-from inference.middleware import ObservabilityMiddleware, OneLineStartupFailure
+from inference.middleware import ConfiguredCORS, ObservabilityMiddleware, OneLineStartupFailure
 from inference.routes import info, scoring
 from inference.settings import Settings
 from inference.state import loaded_of
@@ -67,8 +67,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_exception_handler(exc_type, handle_error)
     scoring_routes = {route.path: route for route in scoring.router.routes if isinstance(route, APIRoute)}
     app.add_middleware(ScoringDoor, routes=scoring_routes)  # innermost: inside the request ids and metrics
+    app.add_middleware(ConfiguredCORS)
     app.add_middleware(
-        ObservabilityMiddleware, metrics=metrics, unobserved_paths=(HEALTH_PATH, READY_PATH, METRICS_PATH)
+        ObservabilityMiddleware,
+        metrics=metrics,
+        unobserved_paths=(HEALTH_PATH, READY_PATH, METRICS_PATH),
+        docs_paths=("/docs", "/docs/oauth2-redirect", "/redoc"),  # FastAPIOffline's defaults
     )
     app.add_middleware(OneLineStartupFailure)
     _declare_request_schemas(app)

@@ -55,7 +55,9 @@ class ScoringDoor:
 
         context = context_of(scope) or new_context()
         service = loaded.service if loaded is not None else None
-        answer = await answer_scoring(service, scope["path"], api_key, read_body, context, method)
+        client = scope.get("client")
+        address = client[0] if client else None
+        answer = await answer_scoring(service, scope["path"], api_key, read_body, context, method, address)
         await send_answer(send, answer)
 
 

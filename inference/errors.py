@@ -95,8 +95,20 @@ class Unauthorized(ServiceError):
     status_code = 401
     kind = "unauthorized"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, headers={"WWW-Authenticate": 'APIKey realm="credit-scoring-api", header="x-api-key"'})
+    def __init__(self, message: str, scheme: str = "APIKey") -> None:
+        challenge = 'APIKey realm="credit-scoring-api", header="x-api-key"' if scheme == "APIKey" else scheme
+        super().__init__(message, headers={"WWW-Authenticate": challenge})
+
+
+class TooManyAttempts(ServiceError):
+    status_code = 429
+    kind = "too_many_attempts"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many invalid API keys from this address; retry in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
 
 
 class PayloadTooLarge(ServiceError):

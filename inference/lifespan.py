@@ -18,11 +18,14 @@ from pydantic import ValidationError
 
 from contract.requests import build_request_models
 from contract.scorer import ModelLoadError, Scorer
+from inference.challenger import Challenger
 from inference.decisions import open_recorder
+from inference.metrics import Metrics
 from inference.security import KeyRing
 from inference.service import ScoringService
 from inference.settings import Settings, get_settings
 from inference.state import Loaded, metrics_of
+from inference.throttle import FailedKeyThrottle
 
 logger = logging.getLogger(__name__)
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -51,16 +54,27 @@ def build_lifespan(settings: Settings | None) -> Callable[[FastAPI], AbstractAsy
         metrics.set_model(metadata)
         recorder = open_recorder(current, metrics)
         recorder.start()
+        challenger = _load_challenger(current, scorer, metrics)
         service = ScoringService(
             scorer=scorer,
             requests=build_request_models(metadata.feature_spec, current.max_batch_size),
             keyring=KeyRing(current.api_keys),
+            throttle=FailedKeyThrottle(
+                current.key_failure_limit, current.key_failure_window_seconds, current.key_failure_max_clients
+            ),
             recorder=recorder,
             metrics=metrics,
             max_body_bytes=current.max_body_bytes,
             max_batch_body_bytes=current.max_batch_body_bytes,
+            challenger=challenger,
         )
-        app.state.loaded = Loaded(settings=current, service=service, recorder=recorder)
+        metrics_key = current.metrics_api_key
+        app.state.loaded = Loaded(
+            settings=current,
+            service=service,
+            recorder=recorder,
+            metrics_keyring=KeyRing([metrics_key]) if metrics_key is not None else None,
+        )
         app.openapi_schema = None  # the document now carries this model's request schema
         logger.info(
             "serving %s version %s (%d features, threshold %.4f) from %s; %d API key(s); decision records: %s",
@@ -83,6 +97,20 @@ def build_lifespan(settings: Settings | None) -> Callable[[FastAPI], AbstractAsy
             logger.info("stopped; decision records written out")
 
     return lifespan
+
+
+def _load_challenger(settings: Settings, champion: Scorer, metrics: Metrics) -> Challenger | None:
+    """The challenger, or None: an unusable one never stops the champion from serving."""
+    if settings.challenger_model_path is None:
+        return None
+    scorer = Scorer(settings.challenger_model_path, settings.ort_intra_op_threads, settings.ort_inter_op_threads)
+    try:
+        scorer.load()
+    except ModelLoadError as exc:
+        logger.error("challenger not loaded, serving the champion alone: %s", exc)
+        return None
+    logger.info("challenger %s version %s scored in shadow", scorer.metadata.model_name, scorer.metadata.model_version)
+    return Challenger(scorer, champion, on_failure=metrics.challenger_failures.inc)
 
 
 def _resolve_settings(app: FastAPI) -> Settings:

@@ -92,6 +92,21 @@ class Metrics:
             "Bytes of decision records in the local buffer not yet shipped to PostgreSQL",
             registry=registry,
         )
+        self.key_failures = Counter(
+            "api_key_failures",
+            "Scoring calls with a missing or invalid API key",
+            registry=registry,
+        )
+        self.key_throttled = Counter(
+            "api_key_throttled",
+            "Calls refused with 429 because their address sent too many invalid keys",
+            registry=registry,
+        )
+        self.challenger_failures = Counter(
+            "challenger_failures",
+            "Scoring calls the challenger failed on (the champion answered them)",
+            registry=registry,
+        )
         self.model_info = Gauge(
             "model_info",
             "The served model (value 1)",

@@ -1,10 +1,14 @@
-"""The app's two pure ASGI middlewares (no BaseHTTPMiddleware: it would copy the body and cost a
+"""The app's pure ASGI middlewares (no BaseHTTPMiddleware: it would copy the body and cost a
 task per request).
 
 `ObservabilityMiddleware` gives every observed request its id (`x-request-id`, and the
-`RequestContext` the scoring service and the error handler read) and counts it in the HTTP
-metrics once its response has started. The decision-level facts (scores, the decision record)
-are the scoring service's.
+`RequestContext` the scoring service and the error handler read), counts it in the HTTP
+metrics once its response has started, and puts on every answer (probes included) the
+headers a public endpoint owes: `X-Content-Type-Options: nosniff`, a content security policy
+on the documentation pages, no `server` header. The decision-level facts (scores, the
+decision record, `Cache-Control: no-store`) are the scoring service's.
+
+`ConfiguredCORS` answers cross-origin browsers only for the origins CORS_ORIGINS lists.
 
 `OneLineStartupFailure` replaces the traceback of a refused start-up by its one-line reason.
 """
@@ -13,24 +17,52 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
+from typing import Any
 
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inference.context import SCOPE_KEY, new_context
 from inference.metrics import Metrics
 
 REQUEST_ID_HEADER = b"x-request-id"
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+# Swagger UI and ReDoc as fastapi-offline serves them: assets from here, inline bootstrap
+# scripts and styles, ReDoc's web worker from a blob; nothing from anywhere else.
+DOCS_POLICY = (
+    b"content-security-policy",
+    b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    b"frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+)
+
+
+def _edge_headers(headers: Any, extra: tuple[tuple[bytes, bytes], ...]) -> list[tuple[bytes, bytes]]:
+    return [*(h for h in headers if h[0] != b"server"), *extra]
 
 
 class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, unobserved_paths: Collection[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, unobserved_paths: Collection[str], docs_paths: Collection[str]
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.unobserved_paths = frozenset(unobserved_paths)
+        self.docs_paths = frozenset(docs_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.unobserved_paths:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"] in self.unobserved_paths or scope["path"] in self.docs_paths:
+            extra = (NOSNIFF, DOCS_POLICY) if scope["path"] in self.docs_paths else (NOSNIFF,)
+
+            async def send_with_headers(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": _edge_headers(message.get("headers", ()), extra)}
+                await send(message)
+
+            await self.app(scope, receive, send_with_headers)
             return
         context = new_context()
         scope[SCOPE_KEY] = context
@@ -43,7 +75,8 @@ class ObservabilityMiddleware:
             if message["type"] == "http.response.start":
                 latency = _elapsed(context.started)
                 status = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id)]}
+                headers = _edge_headers(message.get("headers", ()), ((REQUEST_ID_HEADER, request_id), NOSNIFF))
+                message = {**message, "headers": headers}
             await send(message)
 
         try:
@@ -61,6 +94,32 @@ class ObservabilityMiddleware:
 
 def _elapsed(started: float) -> float:
     return time.perf_counter() - started
+
+
+class ConfiguredCORS:
+    """Starlette's CORSMiddleware for the origins in CORS_ORIGINS, built once the settings are
+    read (at start-up, after the app was made); with no origins, it adds nothing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._for: object = None
+        self._cors: ASGIApp = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        loaded = scope["app"].state.loaded if scope["type"] == "http" else None
+        if loaded is None or not loaded.settings.cors_origins:
+            await self.app(scope, receive, send)
+            return
+        if self._for is not loaded.settings:
+            self._cors = CORSMiddleware(
+                self.app,
+                allow_origins=loaded.settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["content-type", "x-api-key", "authorization"],
+                expose_headers=["x-request-id", "retry-after"],
+            )
+            self._for = loaded.settings
+        await self._cors(scope, receive, send)
 
 
 class OneLineStartupFailure:

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from inference.errors import ErrorDetail
+
 # Responses: plain models, used for the OpenAPI document and by tests; the hot path writes
 # the same shapes straight to JSON bytes.
 
@@ -24,6 +26,9 @@ class Prediction(_Documented):
     """The model's probability that the applicant defaults."""
     decision: Literal["accepted", "refused"] = Field(examples=["accepted"])
     """The decision in words."""
+    application_id: str | None = Field(default=None, examples=["CE-2026-000123"])
+    """The desk's own id for the application, as sent (null when none was sent: the request id
+    then identifies the decision)."""
 
 
 class PredictionResponse(Prediction):
@@ -35,9 +40,18 @@ class PredictionResponse(Prediction):
     """The request's id, as in the x-request-id header and the prediction log."""
 
 
+class ApplicantError(_Documented):
+    """A batch applicant refused on its own (the others are still scored)."""
+
+    error: Literal["validation_error"]
+    message: str
+    details: list[ErrorDetail]
+    """Each of this applicant's fields at fault (names without the batch position)."""
+
+
 class BatchPredictionResponse(_Documented):
-    predictions: list[Prediction]
-    """One result per applicant, in the request's order."""
+    predictions: list[Prediction | ApplicantError]
+    """One result per applicant, in the request's order: a decision, or that applicant's problems."""
     threshold: float = Field(examples=[0.0811])
     """The business threshold: refused when probability >= threshold."""
     model_version: str = Field(examples=["1"])
@@ -63,6 +77,8 @@ class ServiceInfo(_Documented):
     ready: bool
     model: ModelInfo | None
     """The served model; null until it is loaded."""
+    challenger: ModelInfo | None = None
+    """The challenger scored in shadow on the same applicants (CHALLENGER_MODEL_PATH), if any."""
     limits: dict[str, int]
     docs: str
 

@@ -26,17 +26,30 @@ from anyio import to_thread
 
 from contract.names import BATCH_PATH, PREDICT_PATH
 from contract.records import Decision
-from contract.requests import RequestInvalid, RequestModels
+from contract.requests import APPLICATION_ID, RequestInvalid, RequestModels
 from contract.scorer import Scorer
+from inference.challenger import Challenger, ShadowScores
 from inference.context import RequestContext
 from inference.decisions import DecisionRecorder
-from inference.errors import MethodNotAllowed, ModelNotReady, ServiceError, Unauthorized, as_service_error, error_body
+from inference.errors import (
+    InvalidInput,
+    MethodNotAllowed,
+    ModelNotReady,
+    ServiceError,
+    TooManyAttempts,
+    Unauthorized,
+    as_service_error,
+    error_body,
+)
 from inference.metrics import Metrics
 from inference.security import API_KEY_HEADER, KeyRing
+from inference.throttle import FailedKeyThrottle
 
 logger = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+# A decision about a person: no proxy or browser may keep it.
+PRIVATE_JSON = (JSON_CONTENT_TYPE, (b"cache-control", b"no-store"))
 _DECISIONS = ("accepted", "refused")
 
 BodyReader = Callable[[int], Awaitable[bytes]]
@@ -66,6 +79,15 @@ class Scores(NamedTuple):
     probabilities: list[float]
     predictions: list[int]
     model_latency_s: float
+    application_ids: Sequence[str | None] = ()
+    challenger: ShadowScores | None = None
+    """The challenger's scores of the same applicants (record only, never the answer)."""
+    batch_size: int | None = None
+    """Applicants in the request, when some were refused on their own."""
+    positions: Sequence[int] = ()
+    """Each scored applicant's index in the request, when some were refused."""
+    refused: Sequence[tuple[int, InvalidInput]] = ()
+    """The batch applicants refused on their own, with their index."""
 
 
 class ScoringService:
@@ -76,14 +98,18 @@ class ScoringService:
         scorer: Scorer,
         requests: RequestModels,
         keyring: KeyRing,
+        throttle: FailedKeyThrottle,
         recorder: DecisionRecorder,
         metrics: Metrics,
         max_body_bytes: int,
         max_batch_body_bytes: int,
+        challenger: Challenger | None = None,
     ) -> None:
         self.scorer = scorer
+        self.challenger = challenger
         self.requests = requests
         self.keyring = keyring
+        self.throttle = throttle
         self.recorder = recorder
         self.metrics = metrics
         metadata = scorer.metadata
@@ -101,15 +127,18 @@ class ScoringService:
         read_body: BodyReader,
         context: RequestContext,
         method: str = "POST",
+        client: str | None = None,
     ) -> Answer:
-        """The whole answer to one scoring request, already recorded; never raises."""
+        """The whole answer to one scoring request, already recorded; never raises.
+
+        `client` is the caller's address (ASGI `scope["client"]`), for failed-key throttling."""
         endpoint = self.endpoints[path]
         request_id = context.request_id
         scores: Scores | None = None
         try:
             if method != "POST":
                 raise MethodNotAllowed("Method Not Allowed", headers={"Allow": "POST"})
-            self._check_key(api_key)
+            self._check_key(api_key, client or "unknown")
             body = await read_body(endpoint.max_body_bytes)
             if endpoint.batch:
                 # A full batch holds the GIL for tens of milliseconds (validation, encoding): in a
@@ -119,7 +148,7 @@ class ScoringService:
             else:
                 scores = self.score((self.requests.parse_applicant(body).__dict__,))
                 payload = self._single_payload(scores, request_id)
-            answer = Answer(200, (JSON_CONTENT_TYPE,), payload)
+            answer = Answer(200, PRIVATE_JSON, payload)
             error = None
         except Exception as exc:
             error = as_service_error(exc)
@@ -130,28 +159,50 @@ class ScoringService:
         self._observe(endpoint, answer.status, context, scores, error)
         return answer
 
-    def score(self, applicants: Sequence[Mapping[str, Any]]) -> Scores:
-        """Validated applicants -> float32 rows in spec order -> one model call -> decisions."""
+    def score(self, applicants: Sequence[dict[str, Any]]) -> Scores:
+        """Validated applicants -> float32 rows in spec order -> one model call -> decisions.
+
+        Each applicant's `application_id` (not a model input) is taken out of its inputs."""
+        application_ids = [applicant.pop(APPLICATION_ID, None) for applicant in applicants]
         rows = self.scorer.encoder.encode_many(applicants)
         model_started = time.perf_counter()
         probabilities: list[float] = self.scorer.predict_proba(rows).tolist()
         model_latency = time.perf_counter() - model_started
         threshold = self.threshold
-        return Scores(applicants, probabilities, [int(p >= threshold) for p in probabilities], model_latency)
+        predictions = [int(p >= threshold) for p in probabilities]
+        shadow = self.challenger.shadow(rows, applicants) if self.challenger is not None else None
+        return Scores(applicants, probabilities, predictions, model_latency, application_ids, shadow)
 
-    def _check_key(self, api_key: str | None) -> None:
-        if not api_key:
-            raise Unauthorized(f"Missing API key: send it in the {API_KEY_HEADER} header")
-        if not self.keyring.accepts(api_key):
+    def _check_key(self, api_key: str | None, client: str) -> None:
+        retry_after = self.throttle.retry_after(client)
+        if retry_after is not None:
+            self.metrics.key_throttled.inc()
+            raise TooManyAttempts(retry_after)
+        if not api_key or not self.keyring.accepts(api_key):
+            self.throttle.failed(client)
+            self.metrics.key_failures.inc()
+            if not api_key:
+                raise Unauthorized(f"Missing API key: send it in the {API_KEY_HEADER} header")
             raise Unauthorized("Invalid API key")
 
     def _parse_and_score_batch(self, body: bytes) -> Scores:
-        return self.score([applicant.__dict__ for applicant in self.requests.parse_batch(body)])
+        parsed = self.requests.parse_batch(body)
+        valid: list[tuple[int, dict[str, Any]]] = []
+        refused: list[tuple[int, InvalidInput]] = []
+        for i, item in enumerate(parsed):
+            if isinstance(item, RequestInvalid):
+                refused.append((i, InvalidInput.from_problems(item)))
+            else:
+                valid.append((i, item.__dict__))
+        scores = self.score([applicant for _, applicant in valid]) if valid else Scores((), [], [], 0.0)
+        if not refused:
+            return scores
+        return scores._replace(batch_size=len(parsed), positions=[i for i, _ in valid], refused=refused)
 
     def _single_payload(self, scores: Scores, request_id: str) -> bytes:
         return orjson.dumps(
             {
-                **_result(scores.probabilities[0], scores.predictions[0]),
+                **_result(scores.probabilities[0], scores.predictions[0], scores.application_ids[0]),
                 "threshold": self.threshold,
                 "model_version": self.model_version,
                 "request_id": request_id,
@@ -159,9 +210,17 @@ class ScoringService:
         )
 
     def _batch_payload(self, scores: Scores, request_id: str) -> bytes:
+        results = [
+            _result(p, d, i)
+            for p, d, i in zip(scores.probabilities, scores.predictions, scores.application_ids, strict=True)
+        ]
+        if scores.refused:  # each refused applicant's problems at its own place
+            by_position = dict(zip(scores.positions, results, strict=True))
+            by_position |= {i: _item_error(error) for i, error in scores.refused}
+            results = [by_position[i] for i in range(len(by_position))]
         return orjson.dumps(
             {
-                "predictions": [_result(p, d) for p, d in zip(scores.probabilities, scores.predictions, strict=True)],
+                "predictions": results,
                 "threshold": self.threshold,
                 "model_version": self.model_version,
                 "request_id": request_id,
@@ -177,7 +236,7 @@ class ScoringService:
         error: ServiceError | None,
     ) -> None:
         """The request's facts to the metrics and the decision record (before the answer leaves)."""
-        if scores is not None:
+        if scores is not None and scores.inputs:
             self.metrics.observe_scores(
                 self.model_version, endpoint.path, scores.model_latency_s, scores.probabilities, scores.predictions
             )
@@ -194,20 +253,39 @@ class ScoringService:
                 inputs=scores.inputs if scores is not None else (),
                 probabilities=scores.probabilities if scores is not None else (),
                 predictions=scores.predictions if scores is not None else (),
+                application_ids=scores.application_ids if scores is not None else (),
+                challenger=scores.challenger if scores is not None else None,
                 error=error.kind if error is not None else None,
                 error_fields=error.field_names() if error is not None else (),
+                batch_size=scores.batch_size if scores is not None else None,
+                positions=scores.positions if scores is not None else (),
+                refused_items=[(i, e.kind, e.field_names()) for i, e in scores.refused] if scores is not None else (),
             )
         )
 
 
-def _result(probability: float, prediction: int) -> dict[str, Any]:
+def _result(probability: float, prediction: int, application_id: str | None) -> dict[str, Any]:
     """One applicant's result, the same in a single answer and in each batch item."""
-    return {"prediction": prediction, "probability": probability, "decision": _DECISIONS[prediction]}
+    return {
+        "prediction": prediction,
+        "probability": probability,
+        "decision": _DECISIONS[prediction],
+        "application_id": application_id,
+    }
+
+
+def _item_error(error: InvalidInput) -> dict[str, Any]:
+    """A batch applicant refused on its own: the error shape, without the request id."""
+    return {
+        "error": error.kind,
+        "message": error.message,
+        "details": [{"field": d.field, "problem": d.problem} for d in error.details],
+    }
 
 
 def error_answer(error: ServiceError, request_id: str | None) -> Answer:
     headers = tuple((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in error.headers.items())
-    return Answer(error.status_code, (JSON_CONTENT_TYPE, *headers), error_body(error, request_id))
+    return Answer(error.status_code, (*PRIVATE_JSON, *headers), error_body(error, request_id))
 
 
 _NOT_READY = ModelNotReady("The model is not loaded (the service is starting or stopping)")
@@ -220,8 +298,9 @@ async def answer_scoring(
     read_body: BodyReader,
     context: RequestContext,
     method: str = "POST",
+    client: str | None = None,
 ) -> Answer:
     """What every door calls: the service's answer, or 503 while there is no service."""
     if service is None:
         return error_answer(_NOT_READY, context.request_id)
-    return await service.answer(path, api_key, read_body, context, method)
+    return await service.answer(path, api_key, read_body, context, method, client)

@@ -89,6 +89,10 @@ class Settings(DecisionStoreSettings):
     model_path: Path = DEFAULT_MODEL_PATH
     """MODEL_PATH: the exported ONNX artifact (it carries its feature spec, threshold and version)."""
 
+    challenger_model_path: Path | None = None
+    """CHALLENGER_MODEL_PATH: a second artifact scored on the same applicants, recorded beside the
+    champion's scores and never answered (docs/MONITORING.md); unreadable, it is left out and logged."""
+
     ort_intra_op_threads: int = Field(default=1, ge=1)
     """ORT_INTRA_OP_THREADS: onnxruntime threads inside one operator. 1 is fastest for one row
     (no thread hand-off); scale out with uvicorn workers instead."""
@@ -114,6 +118,24 @@ class Settings(DecisionStoreSettings):
     false: through FastAPI's routing instead; the same service gives the same answers, with
     the framework's cost on every request."""
 
+    key_failure_limit: int = Field(default=10, ge=1)
+    """KEY_FAILURE_LIMIT: failed key checks one client address may make within
+    KEY_FAILURE_WINDOW_SECONDS before it gets 429 with Retry-After."""
+
+    key_failure_window_seconds: float = Field(default=60.0, gt=0)
+    """KEY_FAILURE_WINDOW_SECONDS: the throttling window."""
+
+    key_failure_max_clients: int = Field(default=10_000, ge=1)
+    """KEY_FAILURE_MAX_CLIENTS: most client addresses tracked at once (bounded memory)."""
+
+    metrics_api_key: SecretStr | None = None
+    """METRICS_API_KEY: unset, /metrics is open (local use); set, it needs
+    `Authorization: Bearer <key>` (Prometheus' `authorization` scrape setting)."""
+
+    cors_origins: list[str] = []
+    """CORS_ORIGINS: browser origins allowed to call the API, as a JSON list
+    (e.g. ["https://desk.example.com"]); empty (the default) sends no CORS headers."""
+
     git_sha: str = "unknown"
     """GIT_SHA: the commit the running image was built from (baked in by CI), reported by /health."""
 
@@ -128,6 +150,11 @@ class Settings(DecisionStoreSettings):
         if not _split_keys(value.get_secret_value()):
             raise ValueError("API_KEY holds no key (give one or more comma-separated keys)")
         return value
+
+    @field_validator("metrics_api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def api_keys(self) -> tuple[SecretStr, ...]:

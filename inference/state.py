@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from inference.decisions import DecisionRecorder
 from inference.metrics import Metrics
+from inference.security import KeyRing
 from inference.service import ScoringService
 from inference.settings import Settings
 
@@ -22,6 +23,8 @@ class Loaded:
     settings: Settings
     service: ScoringService
     recorder: DecisionRecorder
+    metrics_keyring: KeyRing | None
+    """METRICS_API_KEY's key ring; None: /metrics is open."""
 
 
 def loaded_of(app: Starlette) -> Loaded | None:

@@ -215,6 +215,9 @@ def _store_record(row: tuple[Any, ...]) -> dict[str, Any]:
     record["ts"] = record["ts"].isoformat()
     if record["error"] is None:
         record.pop("error_fields")
+    for name in ("challenger_version", "challenger_probability", "challenger_prediction"):
+        if record[name] is None:  # as in a JSONL record without a challenger: absent
+            record.pop(name)
     return record
 
 

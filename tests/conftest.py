@@ -184,18 +184,14 @@ def serve(tmp_path: Path, model_path: Path, api_keys: tuple[str, ...]) -> Iterat
         }
         environment = {k: v for k, v in environment.items() if v != UNSET}
         with log_path.open("w") as log:
+            command = (
+                [python, "-m", "inference"]  # reads HOST and PORT from the environment
+                if entry_point
+                else [python, "-m", "uvicorn", "inference.app:app", "--host", "127.0.0.1", "--port", str(port)]
+                + ["--no-access-log"]
+            )
             process = subprocess.Popen(
-                [
-                    python,
-                    "-m",
-                    "uvicorn",
-                    "inference.app:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--no-access-log",
-                ],
+                command,
                 cwd=tmp_path,  # no stray .env; relative paths land in tmp
                 env=environment,
                 stdout=log,

@@ -30,21 +30,35 @@ def declared_model(document: dict[str, Any], path: str, method: str, status: int
     return MODELS[ref.rsplit("/", 1)[-1]] if ref else None
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation can hold: `X`, `X | None`, `list[X | Y]`, ..."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) for m in _models_in(arg)]
+
+
 def check(model: type[BaseModel], body: Any) -> None:
     """Valid for the model, and no key the model does not declare (nested models too)."""
     model.model_validate(body)
     extra = set(body) - set(model.model_fields)
     assert not extra, f"{model.__name__} does not declare {sorted(extra)}"
     for name, field in model.model_fields.items():
-        inner = field.annotation
-        args = getattr(inner, "__args__", ())
-        nested = next((a for a in (inner, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        candidates = _models_in(field.annotation)
         value = body.get(name)
-        if nested is not None and isinstance(value, dict):
-            check(nested, value)
-        elif nested is not None and isinstance(value, list):
-            for item in value:
-                check(nested, item)
+        for item in value if isinstance(value, list) else [value]:
+            if candidates and isinstance(item, dict):
+                _check_any(candidates, item)
+
+
+def _check_any(candidates: list[type[BaseModel]], body: dict[str, Any]) -> None:
+    failures = []
+    for candidate in candidates:
+        try:
+            check(candidate, body)
+            return
+        except (AssertionError, ValueError) as exc:
+            failures.append(f"{candidate.__name__}: {exc}")
+    raise AssertionError("; ".join(failures))
 
 
 def install(client: httpx.Client, app: FastAPI) -> None:

@@ -17,6 +17,7 @@ from contract.scorer import Scorer
 from contract.spec import FeatureSpec
 from inference.app import create_app
 from inference.settings import Settings
+from tests import response_contract
 
 
 def _reference(spec: FeatureSpec, path: Path) -> tuple[list[dict[str, Any]], np.ndarray, list[int]]:
@@ -238,3 +239,67 @@ def test_an_unexpected_failure_is_a_500_in_the_error_shape_and_recorded(
     (record,) = read_records(log_dir)
     assert record["status"] == 500 and record["error"] == "internal_error"
     assert record["request_id"] == body["request_id"]
+
+
+def test_a_bad_applicant_does_not_sink_its_batch(
+    app: FastAPI,
+    auth: dict[str, str],
+    example: dict,
+    log_dir: Path,
+    read_records: Callable[[Path], list[dict[str, Any]]],
+) -> None:
+    bad = {**example, "AMT_INCOME_TOTAL": -1.0, "CODE_GENDER": "?"}
+    body = {"applicants": [example, bad, {**example, "CNT_CHILDREN": 2.0}]}
+    with TestClient(app) as client:
+        response_contract.install(client, app)
+        response = client.post("/predict/batch", json=body, headers=auth)
+        single = client.post("/predict", json=example, headers=auth).json()
+    assert response.status_code == 200
+    first, second, third = response.json()["predictions"]
+    assert first["probability"] == single["probability"] and third["decision"] in ("accepted", "refused")
+    assert second["error"] == "validation_error"
+    assert {d["field"] for d in second["details"]} == {"AMT_INCOME_TOTAL", "CODE_GENDER"}
+    records = [r for r in read_records(log_dir) if r["request_id"] == response.headers["x-request-id"]]
+    assert sorted(r["batch_index"] for r in records) == [0, 1, 2]
+    refused = next(r for r in records if r["batch_index"] == 1)
+    assert refused["error"] == "validation_error" and "inputs" not in refused
+    assert set(refused["error_fields"]) == {"AMT_INCOME_TOTAL", "CODE_GENDER"}
+    assert all(r["batch_size"] == 3 for r in records)
+
+
+def test_a_batch_of_only_bad_applicants_answers_each(client: TestClient, auth: dict[str, str], example: dict) -> None:
+    response = client.post("/predict/batch", json={"applicants": [{**example, "AMT_CREDIT": None}] * 2}, headers=auth)
+    assert response.status_code == 200
+    assert [p["details"][0]["field"] for p in response.json()["predictions"]] == ["AMT_CREDIT", "AMT_CREDIT"]
+
+
+def test_one_applicant_posted_to_the_batch_endpoint_is_told_so(
+    client: TestClient, auth: dict[str, str], example: dict
+) -> None:
+    response = client.post("/predict/batch", json=example, headers=auth)
+    assert response.status_code == 422
+    (detail,) = response.json()["details"]
+    assert detail["field"] == "body" and "/predict" in detail["problem"]
+
+
+def test_the_application_id_is_echoed_and_recorded_but_never_scored(
+    app: FastAPI,
+    auth: dict[str, str],
+    example: dict,
+    log_dir: Path,
+    read_records: Callable[[Path], list[dict[str, Any]]],
+) -> None:
+    with TestClient(app) as client:
+        response_contract.install(client, app)
+        plain = client.post("/predict", json=example, headers=auth).json()
+        tagged = client.post("/predict", json={**example, "application_id": "CE-1"}, headers=auth).json()
+        batch = client.post(
+            "/predict/batch", json={"applicants": [{**example, "application_id": "CE-2"}, example]}, headers=auth
+        ).json()
+    assert plain["application_id"] is None and tagged["application_id"] == "CE-1"
+    assert tagged["probability"] == plain["probability"]  # not a model input
+    assert [p["application_id"] for p in batch["predictions"]] == ["CE-2", None]
+    by_request = {r["request_id"]: r for r in read_records(log_dir) if r["batch_index"] == 0}
+    recorded = by_request[tagged["request_id"]]
+    assert recorded["application_id"] == "CE-1" and "application_id" not in recorded["inputs"]
+    assert by_request[batch["request_id"]]["application_id"] == "CE-2"

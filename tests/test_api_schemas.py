@@ -36,13 +36,13 @@ def _a_field(spec: FeatureSpec, *, categorical: bool, nullable: bool, dtype: str
 
 def test_the_example_is_valid_and_kept_as_sent(models: RequestModels, example: dict[str, Any]) -> None:
     applicant = models.parse_applicant(orjson.dumps(example))
-    assert applicant.__dict__ == example
-    assert list(applicant.__dict__) == list(example)  # spec order
+    assert applicant.__dict__ == {**example, "application_id": None}
+    assert list(applicant.__dict__) == [*example, "application_id"]  # spec order, then the desk id
 
 
 def test_every_field_is_declared_from_the_spec(models: RequestModels, spec: FeatureSpec) -> None:
     fields = models.applicant.model_fields
-    assert list(fields) == spec.names
+    assert list(fields) == [*spec.names, "application_id"]  # the desk's id: optional, not a model input
     for feature in spec.features:
         field = fields[feature.name]
         assert field.is_required() is not feature.nullable
@@ -93,6 +93,22 @@ def test_an_integer_field_refuses_fractions(models: RequestModels, example: dict
     assert "valid integer" in _problems(models, {**example, "CNT_CHILDREN": 1.5})["CNT_CHILDREN"]
 
 
+@pytest.mark.parametrize("value", [2.0, 0.0, -0.0])
+def test_an_integer_field_accepts_an_integral_float(
+    models: RequestModels, example: dict[str, Any], value: float
+) -> None:
+    """JSON Schema's "integer" includes 2.0, and a pandas column with a missing value sends ints as floats."""
+    applicant = models.parse_applicant(orjson.dumps({**example, "CNT_CHILDREN": value}))
+    assert applicant.CNT_CHILDREN == int(value) and type(applicant.CNT_CHILDREN) is int  # type: ignore[attr-defined]
+
+
+def test_an_integral_float_above_the_range_is_still_refused(
+    models: RequestModels, example: dict[str, Any], spec: FeatureSpec
+) -> None:
+    too_many = float(spec["CNT_CHILDREN"].maximum or 0) + 1.0
+    assert "less than or equal" in _problems(models, {**example, "CNT_CHILDREN": too_many})["CNT_CHILDREN"]
+
+
 @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
 def test_nan_and_infinity_are_refused(models: RequestModels, example: dict[str, Any], literal: bytes) -> None:
     body = orjson.dumps({**example, "AMT_INCOME_TOTAL": 0.5}).replace(b"0.5", literal, 1)
@@ -120,7 +136,8 @@ def test_unknown_field_is_refused(models: RequestModels, example: dict[str, Any]
 def test_missing_or_null_required_field_is_refused(models: RequestModels, example: dict[str, Any]) -> None:
     without = {k: v for k, v in example.items() if k != "AMT_CREDIT"}
     assert _problems(models, without) == {"AMT_CREDIT": "Field required"}
-    assert "AMT_CREDIT" in _problems(models, {**example, "AMT_CREDIT": None})
+    null = _problems(models, {**example, "AMT_CREDIT": None})["AMT_CREDIT"]
+    assert null.startswith("Field required") and "null" in null and "number" not in null
 
 
 def test_every_problem_is_reported_at_once(models: RequestModels, example: dict[str, Any]) -> None:
@@ -133,9 +150,19 @@ def test_a_body_that_is_not_an_object_is_refused(models: RequestModels, body: by
     assert list(_problems(models, body)) == ["body"]
 
 
-def test_batch_positions_name_the_applicant(models: RequestModels, example: dict[str, Any]) -> None:
-    body = {"applicants": [example, {**example, "AMT_INCOME_TOTAL": -5.0}]}
-    assert list(_problems(models, body, batch=True)) == ["applicants.1.AMT_INCOME_TOTAL"]
+def test_each_batch_applicant_is_judged_on_its_own(models: RequestModels, example: dict[str, Any]) -> None:
+    body = {"applicants": [example, {**example, "AMT_INCOME_TOTAL": -5.0}, {**example, "CNT_CHILDREN": 1.0}]}
+    first, second, third = models.parse_batch(orjson.dumps(body))
+    assert first.__dict__ == {**example, "application_id": None}  # type: ignore[union-attr]
+    assert isinstance(second, RequestInvalid) and [p.field for p in second.problems] == ["AMT_INCOME_TOTAL"]
+    assert third.CNT_CHILDREN == 1  # type: ignore[union-attr]  # the checked model, for that item only
+
+
+def test_one_applicant_without_the_envelope_gets_one_short_message(
+    models: RequestModels, example: dict[str, Any]
+) -> None:
+    problems = _problems(models, example, batch=True)
+    assert list(problems) == ["body"] and '{"applicants": [...]}' in problems["body"]
 
 
 def test_batch_size_is_bounded(models: RequestModels, example: dict[str, Any]) -> None:
@@ -156,7 +183,7 @@ def test_openapi_declares_request_bodies_and_examples(client: TestClient, auth: 
     document = client.get("/openapi.json").json()
     schemas = document["components"]["schemas"]
     assert "Applicant" in schemas and "BatchRequest" in schemas
-    assert len(schemas["Applicant"]["properties"]) == 120
+    assert len(schemas["Applicant"]["properties"]) == 120 + 1  # the features and application_id
     assert schemas["Applicant"]["additionalProperties"] is False
     for path, name in (("/predict", "Applicant"), ("/predict/batch", "BatchRequest")):
         body = document["paths"][path]["post"]["requestBody"]
@@ -177,3 +204,16 @@ def test_openapi_documents_responses_and_errors(client: TestClient) -> None:
         assert operation["responses"][status]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/ErrorResponse"
         }
+
+
+@pytest.mark.parametrize("application_id", ["CE-2026-000123", "a", "x" * 64, "branch/42:7.b_c"])
+def test_an_application_id_is_accepted_and_kept(
+    models: RequestModels, example: dict[str, Any], application_id: str
+) -> None:
+    applicant = models.parse_applicant(orjson.dumps({**example, "application_id": application_id}))
+    assert applicant.application_id == application_id  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("application_id", ["", "x" * 65, "-leading", "with space", "<script>", 123])
+def test_a_bad_application_id_is_refused(models: RequestModels, example: dict[str, Any], application_id: Any) -> None:
+    assert "application_id" in _problems(models, {**example, "application_id": application_id})

@@ -309,12 +309,18 @@ def _steps(job: dict[str, Any]) -> list[dict[str, Any]]:
 def test_workflow_triggers_and_least_privilege(workflow: dict[str, Any]) -> None:
     assert set(workflow["on"]["push"]["branches"]) == {"main", "master"}
     assert "pull_request" in workflow["on"]
-    assert workflow["permissions"] == {"contents": "read"}
+    assert workflow["permissions"] == {}  # nothing by default: each job asks for its own
     jobs = workflow["jobs"]
-    assert jobs["build"]["permissions"] == {"contents": "read", "packages": "write"}
+    assert jobs["build"]["permissions"] == {
+        "contents": "read",
+        "packages": "write",
+        "id-token": "write",
+        "attestations": "write",
+    }
     for name, job in jobs.items():
+        assert job["permissions"]["contents"] == "read", f"{name} declares its own permissions"
         if name != "build":
-            assert "packages" not in job.get("permissions", {}), f"{name} must not write packages"
+            assert set(job["permissions"]) == {"contents"}, f"{name} needs nothing but the code"
 
 
 def test_jobs_chain_test_build_deploy_and_deploy_only_on_push_to_main(workflow: dict[str, Any]) -> None:
@@ -359,13 +365,24 @@ def test_build_pushes_only_on_push_with_gha_cache_and_lowercase_sha_tag(workflow
     meta = next(s for s in steps if s.get("uses", "").startswith("docker/metadata-action@"))
     assert "type=sha,format=long,prefix=" in meta["with"]["tags"] and "value=latest" in meta["with"]["tags"]
     assert any("GIT_SHA=${{ github.sha }}" in s["with"].get("build-args", "") for s in builds)
+    (push,) = [s for s in builds if s["with"].get("push")]
+    assert push["with"]["sbom"] is True and push["with"]["provenance"] == "mode=max"
+
+
+def test_dependabot_keeps_the_pinned_actions_current() -> None:
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    ecosystems = {update["package-ecosystem"] for update in config["updates"]}
+    assert {"github-actions", "docker", "pip"} <= ecosystems
 
 
 def test_actions_are_pinned_and_secrets_stay_out_of_scripts(workflow: dict[str, Any]) -> None:
+    # Every action by full commit SHA, its release in the comment (what Dependabot updates).
+    uses_lines = [line.strip() for line in WORKFLOW.read_text().splitlines() if "uses:" in line]
+    assert uses_lines
+    for line in uses_lines:
+        assert re.fullmatch(r"(- )?uses: [\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+", line), line
     for job in workflow["jobs"].values():
         for step in _steps(job):
-            if "uses" in step:
-                assert re.fullmatch(r"[\w.-]+/[\w.-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})", step["uses"]), step["uses"]
             # Secrets reach shell only through env:, never interpolated into the script text.
             assert "secrets." not in step.get("run", "")
     deploy = _steps(workflow["jobs"]["deploy"])[-1]

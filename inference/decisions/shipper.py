@@ -68,6 +68,10 @@ _COLUMN_VALUES = {
     "error": "r->>'error'",
     "error_fields": "CASE WHEN r ? 'error_fields' THEN ARRAY(SELECT jsonb_array_elements_text(r->'error_fields')) END",
     "worker": "%(worker)s",
+    "application_id": "r->>'application_id'",
+    "challenger_version": "r->>'challenger_version'",
+    "challenger_probability": "(r->>'challenger_probability')::double precision",
+    "challenger_prediction": "(r->>'challenger_prediction')::smallint",
 }
 _INSERT = (
     f"INSERT INTO {TABLE} ({', '.join(ENVELOPE_COLUMNS)}, inputs) "

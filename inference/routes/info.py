@@ -13,10 +13,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from contract.metadata import ModelMetadata
 from contract.names import EXAMPLE_PATH, HEALTH_PATH, METRICS_PATH, READY_PATH
 from inference import SERVICE_NAME, __version__
 from inference.deps import LoadedDep
-from inference.errors import ErrorResponse
+from inference.errors import ErrorResponse, Unauthorized
 from inference.schemas import Health, ModelInfo, Readiness, ServiceInfo
 from inference.state import loaded_of, metrics_of
 
@@ -28,18 +29,12 @@ async def info(request: Request) -> ServiceInfo:
     """What is served: the model's name, version, threshold, feature count, training metrics."""
     loaded = loaded_of(request.app)
     model = None
+    challenger = None
     limits = {}
     if loaded is not None:
-        meta = loaded.service.scorer.metadata
-        model = ModelInfo(
-            name=meta.model_name,
-            version=meta.model_version,
-            mlflow_run_id=meta.mlflow_run_id,
-            threshold=meta.threshold,
-            n_features=len(meta.feature_spec),
-            created_at=meta.created_at,
-            metrics=meta.metrics,
-        )
+        model = _model_info(loaded.service.scorer.metadata)
+        if loaded.service.challenger is not None:
+            challenger = _model_info(loaded.service.challenger.scorer.metadata)
         settings = loaded.settings
         limits = {
             "max_batch_size": settings.max_batch_size,
@@ -47,7 +42,25 @@ async def info(request: Request) -> ServiceInfo:
             "max_batch_body_bytes": settings.max_batch_body_bytes,
         }
     return ServiceInfo(
-        service=SERVICE_NAME, version=__version__, ready=loaded is not None, model=model, limits=limits, docs="/docs"
+        service=SERVICE_NAME,
+        version=__version__,
+        ready=loaded is not None,
+        model=model,
+        challenger=challenger,
+        limits=limits,
+        docs="/docs",
+    )
+
+
+def _model_info(meta: ModelMetadata) -> ModelInfo:
+    return ModelInfo(
+        name=meta.model_name,
+        version=meta.model_version,
+        mlflow_run_id=meta.mlflow_run_id,
+        threshold=meta.threshold,
+        n_features=len(meta.feature_spec),
+        created_at=meta.created_at,
+        metrics=meta.metrics,
     )
 
 
@@ -76,7 +89,17 @@ async def example(loaded: LoadedDep) -> dict[str, Any]:
     return loaded.service.requests.example
 
 
-@router.get(METRICS_PATH, summary="Prometheus metrics", response_class=Response)
+@router.get(
+    METRICS_PATH,
+    summary="Prometheus metrics (behind `Authorization: Bearer` when METRICS_API_KEY is set)",
+    response_class=Response,
+    responses={401: {"model": ErrorResponse, "description": "METRICS_API_KEY is set and was not sent"}},
+)
 async def metrics(request: Request) -> Response:
+    loaded = loaded_of(request.app)
+    if loaded is not None and loaded.metrics_keyring is not None:
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not loaded.metrics_keyring.accepts(credentials.strip()):
+            raise Unauthorized("/metrics needs the metrics key: Authorization: Bearer <METRICS_API_KEY>", "Bearer")
     registry = metrics_of(request.app)
     return Response(registry.render(), media_type=registry.content_type)

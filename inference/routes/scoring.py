@@ -82,6 +82,7 @@ async def _answer(request: Request, api_key: str | None) -> Response:
     loaded = loaded_of(request.app)
     service = loaded.service if loaded is not None else None
     context = context_of(request.scope) or new_context()
-    answer = await answer_scoring(service, request.scope["path"], api_key, read_body, context)
+    address = request.client.host if request.client else None
+    answer = await answer_scoring(service, request.scope["path"], api_key, read_body, context, client=address)
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in answer.headers}
     return Response(answer.body, status_code=answer.status, headers=headers)

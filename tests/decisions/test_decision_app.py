@@ -23,7 +23,7 @@ from inference.settings import Settings
 
 SCORED_KEYS = [
     "ts", "request_id", "endpoint", "status", "latency_ms", "model_latency_ms", "model_version",
-    "batch_index", "batch_size", "inputs", "probability", "prediction", "threshold",
+    "batch_index", "batch_size", "application_id", "inputs", "probability", "prediction", "threshold",
 ]  # fmt: skip
 REJECTED_KEYS = ["ts", "request_id", "endpoint", "status", "latency_ms", "model_version", "error", "error_fields"]
 
@@ -60,7 +60,7 @@ def test_every_request_leaves_exactly_its_records(
         post("/predict", sparse, auth)
         post("/predict/batch", {"applicants": applicants[:3]}, auth)
         post("/predict", {**example, "AMT_INCOME_TOTAL": -1.0}, auth)  # 422
-        post("/predict/batch", {"applicants": [example, {**example, "CODE_GENDER": "?"}]}, auth)  # 422
+        post("/predict/batch", {"applicants": [example], "priority": "high"}, auth)  # 422: the envelope
         post("/predict", example, {"x-api-key": "wrong"})  # 401
         post("/predict", {**example, "padding": "x" * 9000}, auth)  # 413
         client.get("/predict")  # 405 on a scoring path: recorded too
@@ -101,7 +101,7 @@ def test_every_request_leaves_exactly_its_records(
     assert errors[413]["error"] == "payload_too_large"
     assert errors[405]["error"] == "method_not_allowed"
     batch_error = next(r for r in records if r["endpoint"] == "/predict/batch" and r["status"] == 422)
-    assert batch_error["error_fields"] == ["CODE_GENDER"]
+    assert batch_error["error_fields"] == ["priority"]
     for record in records:
         ts = datetime.fromisoformat(record["ts"])
         assert ts.utcoffset() is not None and ts.utcoffset().total_seconds() == 0  # type: ignore[union-attr]

@@ -61,14 +61,14 @@ def _dead_url() -> str:
 
 def test_migrations_are_versioned_and_idempotent(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as connection:
-        assert migrate(connection) == ["0001_decisions", "0002_inputs_lz4"]
+        assert migrate(connection) == ["0001_decisions", "0002_inputs_lz4", "0003_application_and_challenger"]
         assert migrate(connection) == []
         versions = connection.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
         compression = connection.execute(
             "SELECT attcompression FROM pg_attribute WHERE attrelid = 'decisions'::regclass AND attname = 'inputs'"
         ).fetchone()
         indexes = {r[0] for r in connection.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'decisions'")}
-    assert versions == [(1, "decisions"), (2, "inputs_lz4")]
+    assert versions == [(1, "decisions"), (2, "inputs_lz4"), (3, "application_and_challenger")]
     assert compression == ("l",)  # Debian's server has lz4
     assert {"decisions_ts_idx", "decisions_model_version_ts_idx", "decisions_request_id_batch_index_key"} <= indexes
 
@@ -284,7 +284,7 @@ def test_commands_migrate_and_purge(database_url: str, tmp_path: Path) -> None:
                               capture_output=True, text=True, check=False)  # fmt: skip
 
     first, second = run("migrate"), run("migrate")
-    assert first.returncode == 0 and "applied 0001_decisions, 0002_inputs_lz4" in first.stdout
+    assert first.returncode == 0 and "applied 0001_decisions, 0002_inputs_lz4, 0003_" in first.stdout
     assert second.returncode == 0 and "up to date" in second.stdout
     assert "@127.0.0.1" in first.stdout and database_url.split(":")[2].split("@")[0] not in first.stdout
     purged = run("purge", "--older-than-days", "30")
@@ -301,8 +301,46 @@ def test_rotated_segments_are_shipped_and_deleted_while_running(database_url: st
     decisions = mixed(600)  # ~0.5 MB: about eight 64 KB segments
     for decision in decisions:
         recorder.record(decision)
-    _wait_for(lambda: _rows(database_url) == record_count(decisions), "everything shipped before shutdown")
+    expected = record_count(decisions)
+    _wait_for(lambda: _value(metrics, "decision_records_shipped_total") == expected, "all shipped before shutdown")
+    assert _rows(database_url) == expected
     _wait_for(lambda: len(list(tmp_path.glob("predictions-*.jsonl"))) == 1, "finished segments deleted")
     assert _value(metrics, "decision_buffer_bytes") == 0  # the backlog accounting balances
     recorder.close(10.0)
     assert list(tmp_path.glob("predictions-*")) == []
+
+
+def test_application_ids_challenger_scores_and_refused_batch_items_are_columns(
+    database_url: str, tmp_path: Path
+) -> None:
+    from dataclasses import dataclass
+
+    from contract.records import Decision
+
+    @dataclass
+    class Shadow:
+        model_version: str
+        probabilities: list[float]
+        predictions: list[int]
+
+    decision = Decision(
+        ts=time.time(), request_id="batch-1", endpoint="/predict/batch", status=200, latency_s=0.003,
+        model_version="7", model_latency_s=0.0002, threshold=0.31, inputs=[{"A": 1}, {"A": 2}],
+        probabilities=[0.2, 0.4], predictions=[0, 1], batch_size=3, positions=[0, 2],
+        refused_items=[(1, "validation_error", ["CODE_GENDER"])], application_ids=["CE-1", None],
+        challenger=Shadow("8", [0.25, 0.35], [0, 1]),
+    )  # fmt: skip
+    recorder = _recorder(database_url, tmp_path)
+    recorder.start()
+    recorder.record(decision)
+    recorder.close(10.0)
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT batch_index, batch_size, application_id, probability, challenger_version, challenger_probability,"
+            " challenger_prediction, error, error_fields, inputs IS NULL FROM decisions ORDER BY batch_index"
+        ).fetchall()
+    assert rows == [
+        (0, 3, "CE-1", 0.2, "8", 0.25, 0, None, None, False),
+        (1, 3, None, None, None, None, None, "validation_error", ["CODE_GENDER"], True),
+        (2, 3, None, 0.4, "8", 0.35, 1, None, None, False),
+    ]
