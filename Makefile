@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 MODEL_URI ?= models:/credit-scoring@champion
 
 .DEFAULT_GOAL := help
-.PHONY: help serve test model train export bench profile monitor lint docker screenshots clean
+.PHONY: help serve test model train export bench profile monitor lint docker screenshots clean db db-stop
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -64,6 +64,12 @@ lint: $(VENV)/.dev-installed ## ruff, mypy, hadolint, actionlint, shellcheck
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck .github/workflows/cicd.yml
 	$(VENV)/bin/shellcheck scripts/*.sh .ci/run
+
+db: $(VENV)/.dev-installed ## start a local PostgreSQL decision store in .pgdata/ (127.0.0.1:5433) and print its DATABASE_URL
+	@$(PY) scripts/pg_cluster.py start --dir .pgdata
+
+db-stop: $(VENV)/.dev-installed ## stop the local PostgreSQL of make db (its data stays in .pgdata/)
+	@$(PY) scripts/pg_cluster.py stop --dir .pgdata
 
 docker: ## build and run the image (machines with a Docker engine)
 	docker build --build-arg GIT_SHA=$$(git rev-parse HEAD 2>/dev/null || echo unknown) -t credit-scoring-api .

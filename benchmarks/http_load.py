@@ -19,6 +19,7 @@ Writes `benchmarks/results/http.json` (or --out) and prints a table with the rat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -129,7 +130,7 @@ def _our_probability(body: bytes) -> float | None:
 
 
 def server_kinds(
-    model: BenchModel, spec_path: Path, log_dir: Path, baseline: Path | None = None
+    model: BenchModel, spec_path: Path, log_dir: Path, baseline: Path | None = None, database_url: str | None = None
 ) -> dict[str, ServerKind]:
     ours_env = {"API_KEY": API_KEY, "MODEL_PATH": str(model.artifact), "PREDICTION_LOG_DIR": str(log_dir)}
     noop_env = {"API_KEY": API_KEY, "NOOP_SPEC_PATH": str(spec_path)}
@@ -202,6 +203,13 @@ def server_kinds(
         _ours(),
         **{**ours, "env": {**ours_env, "CHALLENGER_MODEL_PATH": str(model.artifact)}},
     )
+    if database_url is not None:  # records shipped to a local PostgreSQL (the local files are only its buffer)
+        found["service-postgres"] = ServerKind(
+            "service-postgres",
+            "our service with DATABASE_URL: decision records shipped to PostgreSQL on the same machine",
+            _ours(),
+            **{**ours, "env": {**ours_env, "DATABASE_URL": database_url}, "writes_log": False},
+        )
     if baseline is not None:
         found["baseline"] = ServerKind(
             "baseline",
@@ -494,7 +502,7 @@ def run(
     connections = connections or [1, 16]
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
-    with tempfile.TemporaryDirectory(prefix="http-load-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="http-load-") as tmp, contextlib.ExitStack() as cleanup:
         work = Path(tmp)
         if "mlflow" in servers:
             model = resolve(work / "quick-model")  # the registered champion and its artifact, or a quick pair
@@ -502,7 +510,15 @@ def run(
             model = BenchModel("artifact", "", "", Path(model_path), "", "")
         model = snapshot(model, work / "model")
         log_dir = work / "prediction-log"
-        kinds_all = server_kinds(model, work / "feature_spec.json", log_dir, baseline)
+        database_url = None
+        if "service-postgres" in servers:
+            from scripts.pg_cluster import LocalPostgres
+
+            cluster = LocalPostgres(tempfile.mkdtemp(prefix="http-load-pg-", dir="/tmp"))
+            cluster.start()
+            cleanup.callback(cluster.remove)
+            database_url = cluster.create_database("bench")
+        kinds_all = server_kinds(model, work / "feature_spec.json", log_dir, baseline, database_url)
         unknown = [s for s in servers if s not in kinds_all]
         if unknown:
             raise ValueError(f"unknown servers {unknown}; known: {sorted(kinds_all)}")
@@ -576,8 +592,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--servers",
         default="service,noop,mlflow",
-        help="comma-separated, from: service, noop, mlflow, service-fastapi-door, service-challenger, "
-        "service-2w, noop-2w, "
+        help="comma-separated, from: service, noop, mlflow, service-postgres (starts a local PostgreSQL), "
+        "service-fastapi-door, service-challenger, service-2w, noop-2w, "
         "service-asyncio-h11, noop-asyncio-h11, baseline (with --baseline)",
     )
     parser.add_argument(

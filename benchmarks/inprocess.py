@@ -10,8 +10,8 @@ from pydantic import SecretStr
 
 from contract.requests import build_request_models
 from contract.scorer import Scorer
+from inference.decisions.recorders import JsonlRecorder
 from inference.metrics import Metrics
-from inference.prediction_log import PredictionLog
 from inference.security import KeyRing
 from inference.service import ScoringService
 from inference.throttle import FailedKeyThrottle
@@ -21,7 +21,8 @@ KEY = "bench-key"
 
 def build_service(scorer: Scorer, record_dir: Path) -> ScoringService:
     """The service as the lifespan builds it (default limits), its recorder started: close it after."""
-    recorder = PredictionLog(record_dir)
+    metrics = Metrics()
+    recorder = JsonlRecorder(record_dir, metrics)
     recorder.start()
     return ScoringService(
         scorer=scorer,
@@ -29,7 +30,7 @@ def build_service(scorer: Scorer, record_dir: Path) -> ScoringService:
         keyring=KeyRing([SecretStr(KEY)]),
         throttle=FailedKeyThrottle(limit=10, window_s=60.0, max_clients=10_000),
         recorder=recorder,
-        metrics=Metrics(),
+        metrics=metrics,
         max_body_bytes=64 * 1024,
         max_batch_body_bytes=8 * 1024 * 1024,
     )

@@ -54,8 +54,8 @@ CATEGORIES: list[tuple[str, str]] = [
     ("response: orjson + Response", r"^(_json|respond|Response\.\w+|JSONResponse\.\w+) "),
     ("metrics: prometheus_client", r"\(inference/metrics\.py|\(prometheus_client/"),
     (
-        "prediction log: submit, writer thread, record formatting",
-        r"\(inference/prediction_log\.py|^log_record |\(benchmarks/variants\.py|\(queue\.py|\(threading\.py",
+        "decision record: formatting, write, shipper thread",
+        r"\(inference/decisions/|\(contract/records\.py|\(psycopg/|\(threading\.py",
     ),
 ]
 _COMPILED = [(name, re.compile(pattern)) for name, pattern in CATEGORIES]

@@ -52,7 +52,7 @@ def hot_path(artifact: Path, seconds: float) -> int:
                 answer = run_now(service.answer(PREDICT_PATH, KEY, read_body, new_context()))
                 assert answer.status == 200
             done += len(bodies)
-        service.recorder.close()
+        service.recorder.close(5.0)
     return done
 
 

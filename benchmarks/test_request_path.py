@@ -30,7 +30,7 @@ from inference.service import ScoringService
 def service(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScoringService]:
     service = build_service(served.scorer, tmp_path_factory.mktemp("decisions"))
     yield service
-    service.recorder.close()
+    service.recorder.close(5.0)
 
 
 def _steps(served: Served, service: ScoringService) -> dict[str, Any]:

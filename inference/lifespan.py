@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from contract.requests import build_request_models
 from contract.scorer import ModelLoadError, Scorer
 from inference.challenger import Challenger
+from inference.decisions import open_recorder
 from inference.metrics import Metrics
-from inference.prediction_log import PredictionLog
 from inference.security import KeyRing
 from inference.service import ScoringService
 from inference.settings import Settings, get_settings
@@ -52,7 +52,7 @@ def build_lifespan(settings: Settings | None) -> Callable[[FastAPI], AbstractAsy
         metadata = scorer.metadata
         metrics = metrics_of(app)
         metrics.set_model(metadata)
-        recorder = PredictionLog(current.prediction_log_dir, on_write_failure=metrics.log_write_failures.inc)
+        recorder = open_recorder(current, metrics)
         recorder.start()
         challenger = _load_challenger(current, scorer, metrics)
         service = ScoringService(
@@ -77,23 +77,24 @@ def build_lifespan(settings: Settings | None) -> Callable[[FastAPI], AbstractAsy
         )
         app.openapi_schema = None  # the document now carries this model's request schema
         logger.info(
-            "serving %s version %s (%d features, threshold %.4f) from %s; %d API key(s); prediction log in %s",
+            "serving %s version %s (%d features, threshold %.4f) from %s; %d API key(s); decision records: %s",
             metadata.model_name,
             metadata.model_version,
             len(metadata.feature_spec),
             metadata.threshold,
             current.model_path,
             len(current.api_keys),
-            current.prediction_log_dir,
+            recorder.description,
         )
         try:
             yield
         finally:
             app.state.loaded = None  # readiness false from here on
             scorer.close()
-            recorder.close()  # the server has finished its requests: every decision is taken
+            # The server has answered its last request: ship what is left within the bound.
+            recorder.close(current.decision_shutdown_timeout_s)
             app.openapi_schema = None
-            logger.info("stopped; prediction log flushed")
+            logger.info("stopped; decision records written out")
 
     return lifespan
 

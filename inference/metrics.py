@@ -64,9 +64,32 @@ class Metrics:
             buckets=SCORE_BUCKETS,
             registry=registry,
         )
-        self.log_write_failures = Counter(
-            "prediction_log_write_failures",
-            "Prediction records that could not be written",
+        # The decision record (inference/decisions): every record written, shipped or dropped is counted.
+        self.records_written = Counter(
+            "decision_records_written",
+            "Decision records appended to the local segment files",
+            registry=registry,
+        )
+        self.records_dropped = Counter(
+            "decision_records_dropped",
+            "Decision records lost, by reason: write_failed (local folder unwritable or full), "
+            "buffer_full (database away too long), unreadable (damaged line), rejected (refused by the database)",
+            ["reason"],
+            registry=registry,
+        )
+        self.records_shipped = Counter(
+            "decision_records_shipped",
+            "Decision records inserted into PostgreSQL (replays that were already there excluded)",
+            registry=registry,
+        )
+        self.ship_failures = Counter(
+            "decision_ship_failures",
+            "Failed attempts to reach or write to PostgreSQL (the records wait in the local buffer)",
+            registry=registry,
+        )
+        self.buffer_bytes = Gauge(
+            "decision_buffer_bytes",
+            "Bytes of decision records in the local buffer not yet shipped to PostgreSQL",
             registry=registry,
         )
         self.key_failures = Counter(

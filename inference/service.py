@@ -30,6 +30,7 @@ from contract.requests import APPLICATION_ID, RequestInvalid, RequestModels
 from contract.scorer import Scorer
 from inference.challenger import Challenger, ShadowScores
 from inference.context import RequestContext
+from inference.decisions import DecisionRecorder
 from inference.errors import (
     InvalidInput,
     MethodNotAllowed,
@@ -41,7 +42,6 @@ from inference.errors import (
     error_body,
 )
 from inference.metrics import Metrics
-from inference.prediction_log import DecisionRecorder
 from inference.security import API_KEY_HEADER, KeyRing
 from inference.throttle import FailedKeyThrottle
 

@@ -15,13 +15,72 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract.names import DEFAULT_MODEL_PATH
 
+_CONFIG = SettingsConfigDict(
+    env_file=".env",
+    env_file_encoding="utf-8",
+    extra="ignore",
+    frozen=True,
+    use_attribute_docstrings=True,
+    hide_input_in_errors=True,  # a rejected API_KEY or DATABASE_URL is never echoed in the error
+)
 
-class Settings(BaseSettings):
+
+class DecisionStoreSettings(BaseSettings):
+    """Where decision records go; also read alone by `python -m inference.decisions` (no API_KEY needed)."""
+
+    model_config = _CONFIG
+
+    prediction_log_dir: Path = Path("logs")
+    """PREDICTION_LOG_DIR: the local decision segments (JSONL), one file per process and day. Without
+    DATABASE_URL they are the store; with it, the durable buffer the shipper empties."""
+
+    database_url: SecretStr | None = None
+    """DATABASE_URL: PostgreSQL URL (postgresql://user:password@host:port/db). Set: records are shipped
+    to its `decisions` table. Unset or empty: the JSONL files are the store. Never logged."""
+
+    decision_buffer_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
+    """DECISION_BUFFER_MAX_BYTES: with DATABASE_URL, most unshipped bytes a worker keeps on local disk
+    while the database is unreachable; beyond it new records are dropped and counted."""
+
+    decision_segment_max_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)
+    """DECISION_SEGMENT_MAX_BYTES: with DATABASE_URL, a local segment is closed at this size so that
+    shipped segments can be deleted."""
+
+    decision_ship_batch_size: int = Field(default=500, ge=1, le=20_000)
+    """DECISION_SHIP_BATCH_SIZE: most records per insert into PostgreSQL."""
+
+    decision_ship_interval_s: float = Field(default=0.5, gt=0, le=60)
+    """DECISION_SHIP_INTERVAL_S: how often the shipper looks for new records (seconds)."""
+
+    decision_shutdown_timeout_s: float = Field(default=10.0, ge=0, le=600)
+    """DECISION_SHUTDOWN_TIMEOUT_S: at graceful shutdown, time allowed to ship what is left; what is
+    not shipped stays in the local files for the next start."""
+
+    decision_retention_days: int = Field(default=365, ge=1)
+    """DECISION_RETENTION_DAYS: `python -m inference.decisions purge` deletes records older than this."""
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _empty_url_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from psycopg.conninfo import conninfo_to_dict
+
+            try:
+                conninfo_to_dict(value.get_secret_value())
+            except Exception:  # libpq's message quotes the URL, password included: never pass it on
+                raise ValueError("not a PostgreSQL URL (postgresql://user:password@host:port/dbname)") from None
+        return value
+
+
+class Settings(DecisionStoreSettings):
     """Environment variables (case-insensitive); a `.env` file in the working directory also works."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True, use_attribute_docstrings=True
-    )
+    model_config = _CONFIG
 
     api_key: SecretStr
     """API_KEY (required): the key(s) clients send in `x-api-key`. Several comma-separated keys
@@ -33,9 +92,6 @@ class Settings(BaseSettings):
     challenger_model_path: Path | None = None
     """CHALLENGER_MODEL_PATH: a second artifact scored on the same applicants, recorded beside the
     champion's scores and never answered (docs/MONITORING.md); unreadable, it is left out and logged."""
-
-    prediction_log_dir: Path = Path("logs")
-    """PREDICTION_LOG_DIR: where the JSONL prediction records go, one file per process and day."""
 
     ort_intra_op_threads: int = Field(default=1, ge=1)
     """ORT_INTRA_OP_THREADS: onnxruntime threads inside one operator. 1 is fastest for one row

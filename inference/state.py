@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 
+from inference.decisions import DecisionRecorder
 from inference.metrics import Metrics
-from inference.prediction_log import DecisionRecorder
 from inference.security import KeyRing
 from inference.service import ScoringService
 from inference.settings import Settings

@@ -38,6 +38,14 @@ def _add_drift(sub: Any) -> None:
         default=Path(os.environ.get("PREDICTION_LOG_DIR", "logs")),
         help="folder of predictions-*.jsonl files (default: $PREDICTION_LOG_DIR or logs/)",
     )
+    p.add_argument(
+        "--db",
+        default=None,
+        metavar="URL",
+        help='read the PostgreSQL decision store instead of --logs (e.g. --db "$DATABASE_URL")',
+    )
+    p.add_argument("--since", type=_time, default=None, help="window start, ISO 8601, UTC unless an offset is given")
+    p.add_argument("--until", type=_time, default=None, help="window end (excluded), ISO 8601")
     p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="reference sample (parquet/CSV)")
     p.add_argument(
         "--model",
@@ -69,6 +77,15 @@ def _add_drift(sub: Any) -> None:
         help="allowed absolute change of a column's missing share",
     )
     p.add_argument("--json", action="store_true", help="print the whole JSON summary")
+
+
+def _time(text: str) -> Any:
+    from monitoring.logs import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}") from None
 
 
 def _add_simulate(sub: Any) -> None:
@@ -171,6 +188,7 @@ def _fail(message: str) -> int:
 
 
 def run_drift_command(args: argparse.Namespace) -> int:
+    from contract.store import scrub
     from monitoring.artifacts import InvalidReferenceError
     from monitoring.config import DriftConfig
     from monitoring.logs import NoLogsError
@@ -181,10 +199,23 @@ def run_drift_command(args: argparse.Namespace) -> int:
         for name in ("num_method", "cat_method", "threshold", "min_drifted_columns", "missing_tolerance")
     }
     config = DriftConfig(**{name: value for name, value in overrides.items() if value is not None})
+    db, since, until = getattr(args, "db", None), getattr(args, "since", None), getattr(args, "until", None)
+    if since and until and since >= until:
+        return _fail(f"--since {since.isoformat()} must be before --until {until.isoformat()}")
     try:
-        report = build_report(args.logs, args.reference, args.out, args.model, config, detailed=not args.quick)
+        report = build_report(
+            args.logs,
+            args.reference,
+            args.out,
+            args.model,
+            config,
+            detailed=not args.quick,
+            db=db,
+            since=since,
+            until=until,
+        )
     except (NoLogsError, NoScoredRecordsError, InvalidReferenceError, FileNotFoundError) as exc:
-        return _fail(str(exc))
+        return _fail(scrub(str(exc), db))
     summary = report.summary
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -197,7 +228,10 @@ def run_drift_command(args: argparse.Namespace) -> int:
 def _describe(summary: dict[str, Any]) -> str:
     traffic = summary["traffic"]
     latency = traffic["latency_ms"]
+    window = summary.get("window") or {}
     lines = [
+        f"decisions from {traffic.get('source')}, window {window.get('since') or 'open'} .. "
+        f"{window.get('until') or 'open'} (records {traffic['first_ts']} .. {traffic['last_ts']})",
         f"{summary['current_rows']} scored applicants ({traffic['requests']} requests, "
         f"{traffic['files']} files) vs {summary['reference_rows']} reference rows",
         f"latency ms p50/p95/p99: {latency['p50']}/{latency['p95']}/{latency['p99']}; "

@@ -43,6 +43,8 @@ def traffic_summary(log: PredictionLog) -> dict[str, Any]:
     requests, predictions = log.requests, log.predictions
     scored = requests[requests["status"] < 400]
     summary: dict[str, Any] = {
+        "source": log.source,
+        "window": log.window.as_dict(),  # what was asked for; first_ts/last_ts: what it held
         "files": len(log.files),
         "skipped_lines": log.skipped_lines,
         "requests": len(requests),

@@ -6,8 +6,10 @@ What `python -m monitoring drift` and the notebook run; each step lives in its o
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import pandas as pd
 
 from monitoring.artifacts import DEFAULT_MODEL, PREDICTION, load_feature_spec, load_reference
 from monitoring.drift import DriftConfig, DriftResult, run_drift
-from monitoring.logs import PredictionLog, load_logs
+from monitoring.logs import PredictionLog, load_decisions
 from monitoring.performance import traffic_summary
 
 HTML_NAME = "drift_report.html"
@@ -37,19 +39,25 @@ class MonitoringReport:
 
 
 def build_report(
-    logs: Path | str,
+    logs: Path | str | None,
     reference: Path | str,
     out_dir: Path | str | None = None,
     model: Path | str | None = DEFAULT_MODEL,
     config: DriftConfig | None = None,
     *,
     detailed: bool = True,
+    db: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> MonitoringReport:
-    """Read the logs and the reference, run the drift report, and write both files to `out_dir`."""
+    """Read the decisions of the window (JSONL `logs`, or PostgreSQL `db`) and the reference, run
+    the drift report, and write both files to `out_dir`."""
     spec = load_feature_spec(model)
-    log = load_logs(logs, spec)
+    log = load_decisions(spec, logs=logs, db=db, since=since, until=until)
     if log.predictions.empty:
-        raise NoScoredRecordsError(f"{len(log.requests)} requests in {logs} but no scored applicant to compare")
+        raise NoScoredRecordsError(
+            f"{len(log.requests)} requests in {log.source} {log.window.describe()} but no scored applicant to compare"
+        )
     reference_frame = load_reference(reference, spec)
     drift = run_drift(reference_frame, log.predictions, spec, config, detailed=detailed)
     traffic = traffic_summary(log)
@@ -58,7 +66,13 @@ def build_report(
     summary = {
         **drift.summary,
         "traffic": traffic,
-        "sources": {"logs": str(logs), "reference": str(reference), "model": str(model) if model else None},
+        "window": log.window.as_dict(),
+        "sources": {
+            "logs": None if db else str(logs),
+            "decisions": log.source,
+            "reference": str(reference),
+            "model": str(model) if model else None,
+        },
     }
     report = MonitoringReport(log, reference_frame, drift, summary)
     if out_dir is not None:
@@ -67,5 +81,14 @@ def build_report(
         report.html_path = out / HTML_NAME
         report.summary_path = out / SUMMARY_NAME
         drift.save_html(str(report.html_path))
+        _label_html(report.html_path, f"Decisions from {log.source}, {log.window.describe()} (UTC)")
         report.summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     return report
+
+
+def _label_html(path: Path, text: str) -> None:
+    """Put the window and source the report covers at the top of Evidently's page."""
+    page = path.read_text(encoding="utf-8")
+    banner = f'<p style="font-family:sans-serif;margin:8px 16px" id="monitoring-window">{html.escape(text)}</p>'
+    head, body, rest = page.partition("<body>")
+    path.write_text(f"{head}{body}{banner}{rest}" if body else banner + page, encoding="utf-8")

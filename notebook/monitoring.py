@@ -26,7 +26,9 @@
 # - **Drift detection**: the Evidently report (HTML + JSON summary) and its verdict per time window.
 #
 # Inputs, from environment variables (defaults: the repository's own folders):
-# `MONITORING_LOGS` (prediction log folder, default `logs/`), `MONITORING_REFERENCE`
+# `MONITORING_LOGS` (prediction log folder, default `logs/`) or `MONITORING_DB` (a PostgreSQL
+# decision store URL, e.g. `$DATABASE_URL`: read instead of the folder), `MONITORING_SINCE` /
+# `MONITORING_UNTIL` (ISO 8601 window, UTC, open by default), `MONITORING_REFERENCE`
 # (default `models/reference_sample.parquet`), `MONITORING_MODEL` (default
 # `models/credit_scoring.onnx`) and `MONITORING_OUT` (report folder, default `reports/`).
 # To produce logs: start the API (`make serve`) and send traffic with
@@ -47,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from monitoring.artifacts import load_feature_spec, load_reference  # noqa: E402
 from monitoring.drift import drift_by_window  # noqa: E402
-from monitoring.logs import load_logs  # noqa: E402
+from monitoring.logs import load_decisions, parse_time  # noqa: E402
 from monitoring.performance import latency_over_time, traffic_summary  # noqa: E402
 from monitoring.report import build_report  # noqa: E402
 
@@ -55,8 +57,11 @@ LOGS = Path(os.environ.get("MONITORING_LOGS", ROOT / "logs"))
 REFERENCE = Path(os.environ.get("MONITORING_REFERENCE", ROOT / "models" / "reference_sample.parquet"))
 MODEL = Path(os.environ.get("MONITORING_MODEL", ROOT / "models" / "credit_scoring.onnx"))
 OUT = Path(os.environ.get("MONITORING_OUT", ROOT / "reports"))
+DB = os.environ.get("MONITORING_DB") or None
+SINCE = parse_time(os.environ["MONITORING_SINCE"]) if os.environ.get("MONITORING_SINCE") else None
+UNTIL = parse_time(os.environ["MONITORING_UNTIL"]) if os.environ.get("MONITORING_UNTIL") else None
 plt.rcParams.update({"figure.figsize": (11, 3.6), "axes.grid": True, "grid.alpha": 0.3})
-print(f"logs: {LOGS}\nreference: {REFERENCE}\nmodel: {MODEL}\nreports: {OUT}")
+print(f"decisions: {'MONITORING_DB' if DB else LOGS}\nreference: {REFERENCE}\nmodel: {MODEL}\nreports: {OUT}")
 
 # %% [markdown]
 # ## Loading the log and the reference
@@ -65,10 +70,11 @@ print(f"logs: {LOGS}\nreference: {REFERENCE}\nmodel: {MODEL}\nreports: {OUT}")
 
 # %%
 spec = load_feature_spec(MODEL)
-log = load_logs(LOGS, spec)
+log = load_decisions(spec, logs=LOGS, db=DB, since=SINCE, until=UNTIL)
 reference = load_reference(REFERENCE, spec)
 predictions, requests = log.predictions, log.requests
 print(
+    f"decisions from {log.source}, {log.window.describe()}: "
     f"{len(log.files)} log files, {len(requests)} requests, {len(predictions)} scored applicants, "
     f"{log.skipped_lines} unreadable lines; reference: {len(reference)} rows"
 )
@@ -206,7 +212,7 @@ plt.show()
 # and detection rates are in `docs/monitoring_calibration.md`.
 
 # %%
-report = build_report(LOGS, REFERENCE, OUT, MODEL)
+report = build_report(LOGS, REFERENCE, OUT, MODEL, db=DB, since=SINCE, until=UNTIL)
 summary = report.summary
 display(
     Markdown(

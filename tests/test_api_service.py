@@ -108,7 +108,8 @@ def test_metrics_count_requests_latency_decisions_and_scores(
     assert decisions == 7
     assert _value(samples, "prediction_probability_count", model_version=version) == 7
     assert _value(samples, "prediction_batch_size_sum", model_version=version, endpoint="/predict/batch") == 4
-    assert _value(samples, "prediction_log_write_failures_total") == 0
+    assert _value(samples, "decision_records_written_total") == 3 + 4 + 1 + 1  # 3 singles, a batch of 4, 401, 422
+    assert not [key for key in samples if key[0] == "decision_records_dropped_total"]
     info = [key for key in samples if key[0] == "model_info"]
     assert info and dict(info[0][1])["model_version"] == version
     endpoints = {dict(labels).get("endpoint") for _, labels in samples}

@@ -103,7 +103,7 @@ def test_container_entry_point_serves_and_stops_on_sigterm(serve: Callable, exam
     response = httpx.post(f"{server.base_url}/predict", json=example, headers={"x-api-key": api_keys[0]}, timeout=30)
     assert response.status_code == 200
     assert server.stop() in (0, -signal.SIGTERM)
-    assert "stopped; prediction log flushed" in server.output()
+    assert "stopped; decision records written out" in server.output()
 
 
 @pytest.mark.slow

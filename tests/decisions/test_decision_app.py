@@ -1,12 +1,10 @@
-"""The prediction log: exactly one record per scored applicant or rejected call, written off the
-hot path, flushed at shutdown, and never a reason to stop scoring."""
+"""The app's decision record (JSONL default): exactly one record per scored applicant or rejected
+call, written before the answer, and never a reason to stop scoring."""
 
 from __future__ import annotations
 
-import errno
 import logging
 import signal
-import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,9 +18,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from contract.metadata import ModelMetadata
-from contract.records import Decision
 from inference.app import create_app
-from inference.prediction_log import PredictionLog
 from inference.settings import Settings
 
 SCORED_KEYS = [
@@ -70,7 +66,7 @@ def test_every_request_leaves_exactly_its_records(
         client.get("/predict")  # 405 on a scoring path: recorded too
         client.get("/")  # not a scoring endpoint: no record
         client.get("/health")
-    # The app has stopped: the writer has drained the queue. No waiting needed.
+    # Each record was written before its answer: nothing to wait for.
     records = read_records(log_dir)
     assert len(list(log_dir.iterdir())) == 1
     assert len(records) == 40 + 1 + 3 + 4 + 1
@@ -116,21 +112,6 @@ def test_every_request_leaves_exactly_its_records(
     assert len(scored_probabilities) == 41
 
 
-def test_file_is_per_process_and_per_day(tmp_path: Path, read_records: Records) -> None:
-    log = PredictionLog(tmp_path)
-    log.start()
-    for ts in (1_795_000_000.0, 1_795_000_000.0 + 86_400):  # two UTC days
-        log.record(Decision(ts=ts, request_id="r", endpoint="/predict", status=401, latency_s=0.001,
-                            model_version="1", error="unauthorized"))  # fmt: skip
-    log.close()
-    names = sorted(path.name for path in tmp_path.iterdir())
-    host = socket.gethostname()
-    assert len(names) == 2
-    assert all(name.startswith("predictions-") and f"-{host}-" in name and name.endswith(".jsonl") for name in names)
-    assert names[0].split("-")[1:4] != names[1].split("-")[1:4]
-    assert [r["ts"][:10] for r in read_records(tmp_path)] == [n[len("predictions-") :][:10] for n in names]
-
-
 def _metric(text: str, name: str) -> float:
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -155,59 +136,11 @@ def test_unwritable_log_dir_does_not_stop_scoring(
             assert client.post("/predict", json=example, headers=auth).status_code == 200
         assert client.post("/predict/batch", json={"applicants": [example] * 3}, headers=auth).status_code == 200
         assert client.post("/predict", json={}, headers=auth).status_code == 422
-    assert _metric(app.state.metrics.render().decode(), "prediction_log_write_failures_total") == 5 + 3 + 1
-    reports = [r for r in caplog.records if r.name == "inference.prediction_log"]
+    assert _metric(app.state.metrics.render().decode(), "decision_records_dropped_total") == 5 + 3 + 1
+    reports = [r for r in caplog.records if r.name.startswith("inference.decisions")]
     assert len(reports) == 1  # reported once, not once per record
     assert reports[0].levelno == logging.ERROR
     assert "scoring continues" in reports[0].getMessage()
-
-
-def test_a_full_disk_is_counted_reported_once_and_recovered(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, read_records: Records
-) -> None:
-    failures: list[int] = []
-    log = PredictionLog(tmp_path, on_write_failure=failures.append)
-    real_open = log._open
-    broken = {"writes_left_to_fail": 1}
-
-    class FullDisk:
-        def write(self, data: bytes) -> int:
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-        def flush(self) -> None: ...
-
-        def close(self) -> None: ...
-
-    def flaky_open(day: str) -> Any:
-        if broken["writes_left_to_fail"]:
-            broken["writes_left_to_fail"] -= 1
-            return FullDisk()
-        return real_open(day)
-
-    log._open = flaky_open  # type: ignore[method-assign]
-    caplog.set_level(logging.INFO, logger="inference")
-    log.start()
-    for i in range(50):
-        log.record(Decision(ts=1_795_000_000.0 + i, request_id=str(i), endpoint="/predict", status=422,
-                            latency_s=0.001, model_version="1", error="validation_error"))  # fmt: skip
-    log.close()
-    written = read_records(tmp_path)
-    assert sum(failures) >= 1
-    assert sum(failures) + len(written) == 50  # every record is either on disk or counted as lost
-    messages = [r for r in caplog.records if r.name == "inference.prediction_log"]
-    assert [r.levelno for r in messages][:1] == [logging.ERROR]
-    assert "No space left on device" in messages[0].getMessage()
-    assert len([r for r in messages if r.levelno == logging.ERROR]) == 1
-    if written:
-        assert messages[-1].levelno == logging.WARNING and "again" in messages[-1].getMessage()
-
-
-def test_submit_does_not_wait_for_the_disk(tmp_path: Path) -> None:
-    log = PredictionLog(tmp_path)  # writer not started: submitting must still return at once
-    for i in range(1000):
-        log.record(Decision(ts=0.0, request_id=str(i), endpoint="/predict", status=401, latency_s=0.0,
-                            model_version=None, error="unauthorized"))  # fmt: skip
-    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.slow
@@ -246,4 +179,27 @@ def test_sigterm_under_load_leaves_no_200_without_its_record(
     assert set(answered) <= recorded  # no answer without its record
     assert len(records) == len(recorded)  # one record per request: no duplicates
     assert {status for status, _ in answered} == {200, 422}
-    assert "stopped; prediction log flushed" in server.output()
+    assert "stopped; decision records written out" in server.output()
+
+
+def test_with_a_database_the_app_ships_every_record_and_never_shows_the_password(
+    make_settings: Callable[..., Settings],
+    database_url: str,
+    example: dict[str, Any],
+    auth: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import psycopg
+
+    password = database_url.split(":")[2].split("@")[0]
+    app = create_app(make_settings(database_url=database_url))
+    caplog.set_level(logging.DEBUG)
+    with TestClient(app) as client:
+        ids = [client.post("/predict", json=example, headers=auth).headers["x-request-id"] for _ in range(20)]
+        ids.append(client.post("/predict", json={}, headers=auth).headers["x-request-id"])  # 422
+        shown = client.get("/").text + client.get("/metrics").text + client.get("/openapi.json").text
+    with psycopg.connect(database_url) as connection:
+        stored = [r[0] for r in connection.execute("SELECT request_id FROM decisions")]
+    assert sorted(stored) == sorted(ids)  # shipped at shutdown at the latest, each once
+    assert password not in shown + caplog.text
+    assert "decision records: PostgreSQL postgresql://postgres@127.0.0.1:" in caplog.text
