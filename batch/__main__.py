@@ -31,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help="ONNX artifact (default %(default)s)")
     score.add_argument("--master", default=None, help="Spark master (default local[*]; spark-submit sets it)")
     score.add_argument("--format", choices=("csv", "parquet"), help="input format (default: from the file name)")
+    score.add_argument(
+        "--spark-reader",
+        action="store_true",
+        help="read local Parquet through Spark's reader instead of per-executor pyarrow slices (slower)",
+    )
     score.add_argument("--overwrite", action="store_true", help="replace DIR/scored and DIR/rejects")
     score.add_argument("--reasons", action="store_true", help="add per-applicant reasons (not available yet)")
     score.add_argument("--progress-every", type=float, default=5.0, help="seconds between progress lines")
@@ -57,6 +62,7 @@ def _score(args: argparse.Namespace) -> int:
         model=args.model,
         input_format=args.format,
         overwrite=args.overwrite,
+        spark_reader=args.spark_reader,
         progress_every_s=args.progress_every,
     )
     try:

@@ -72,17 +72,24 @@ class ScoreBatches:
     partition_offsets: tuple[int, ...]
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        runtime = runtime_for(_locate(self.model_file))
+        runtime = runtime_for(self.locate())
         offsets = np.asarray(self.partition_offsets, dtype=np.int64)
-        schema = output_schema(self.id_column, self.id_type)
+        schema = self.schema()
         for batch in batches:
-            yield from self._score(runtime, offsets, schema, batch)
+            row_ids = batch.column(ROW_ID_COLUMN).to_numpy()
+            row_numbers = offsets[row_ids >> _POSITION_BITS] + (row_ids & ((1 << _POSITION_BITS) - 1)) + 1
+            yield from self.score(runtime, schema, batch, row_numbers)
 
-    def _score(
-        self, runtime: ModelRuntime, offsets: np.ndarray, schema: pa.Schema, batch: pa.RecordBatch
+    def locate(self) -> str:
+        return _locate(self.model_file)
+
+    def schema(self) -> pa.Schema:
+        return output_schema(self.id_column, self.id_type)
+
+    def score(
+        self, runtime: ModelRuntime, schema: pa.Schema, batch: pa.RecordBatch, row_numbers: np.ndarray
     ) -> Iterator[pa.RecordBatch]:
-        row_ids = batch.column(ROW_ID_COLUMN).to_numpy()
-        row_numbers = offsets[row_ids >> _POSITION_BITS] + (row_ids & ((1 << _POSITION_BITS) - 1)) + 1
+        """One batch of applications (and their 1-based input row numbers) -> scored and rejected rows."""
         checked = runtime.checker.check(batch)
         ids = batch.column(self.id_column) if self.id_column else None
         if checked.rows.shape[0]:

@@ -19,10 +19,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from batch.executor import PROBLEMS, ROW_ID_COLUMN, ROW_NUMBER, ScoreBatches, output_schema
+from batch.executor import PROBLEMS, ROW_ID_COLUMN, ROW_NUMBER, ScoreBatches
+from batch.parquet_slices import TASK_SCHEMA, ReadAndScore, open_input, readable_here
 from batch.progress import StageProgress
 from batch.shipping import package_code
 from contract.scorer import ModelLoadError, Scorer
+from contract.spec import FeatureSpec
 
 ID_COLUMNS = ("SK_ID_CURR", "application_id")
 """The first of these present in the input is carried to both outputs."""
@@ -40,6 +42,7 @@ class JobConfig:
     model: Path
     input_format: str | None = None  # None: from the file name (.csv, else Parquet)
     overwrite: bool = False
+    spark_reader: bool = False  # Parquet through Spark's reader even on a local path (slower)
     progress_every_s: float = 5.0
 
 
@@ -107,7 +110,6 @@ def build_session(master: str | None, app_name: str = "credit-scoring-batch") ->
 def score_portfolio(spark: Any, config: JobConfig, log: Callable[[str], None] = say) -> JobResult:
     """Score `config.input` into `config.output` on an existing session; raise InputError on bad input."""
     from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
-    from pyspark.sql.pandas.types import to_arrow_type
 
     started = time.perf_counter()
     check_local_paths(config)
@@ -122,32 +124,11 @@ def score_portfolio(spark: Any, config: JobConfig, log: Callable[[str], None] = 
     if not spark.conf.get("spark.submit.pyFiles", ""):  # spark-submit --py-files ships it already
         spark.sparkContext.addPyFile(str(package_code(Path(tempfile.mkdtemp(prefix="batch-code-")))))
 
-    frame = _read(spark, config)
-    missing = [name for name in spec.names if name not in frame.columns]
-    if missing:
-        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-        raise InputError(f"{config.input} lacks {len(missing)} column(s) the model needs: {shown}")
-    id_column = next((name for name in ID_COLUMNS if name in frame.columns), None)
-    if input_format(config.input, config.input_format) == "csv":
-        # CSV types are guessed: a level is text whatever it looks like.
-        frame = frame.select(
-            *[F.col(c).cast("string").alias(c) if c in spec.categorical_names else F.col(c) for c in frame.columns]
-        )
-
-    with StageProgress(spark.sparkContext, "counting rows", log, config.progress_every_s):
-        try:
-            per_partition = _count_partitions(frame, F)
-        except Exception as exc:
-            raise _as_input_error(exc, config.input) from None
-    read = sum(per_partition)
-    log(f"read {read:,} rows in {len(per_partition)} partition(s) from {config.input}")
-    offsets = tuple(sum(per_partition[:index]) for index in range(len(per_partition)))
-
-    keep = spec.names + ([id_column] if id_column and id_column not in spec.names else [])
-    rows = frame.select(*keep).withColumn(ROW_ID_COLUMN, F.monotonically_increasing_id())
-    id_type = to_arrow_type(frame.schema[id_column].dataType) if id_column else None
-    score = ScoreBatches(config.model.name, id_column, id_type, offsets)
-    results = rows.mapInArrow(score, _spark_schema(output_schema(id_column, id_type)))
+    kind = input_format(config.input, config.input_format)
+    if kind == "parquet" and not config.spark_reader and readable_here(config.input):
+        results, read, id_column = _plan_parquet_slices(spark, config, spec, log)
+    else:
+        results, read, id_column = _plan_spark_reader(spark, config, spec, kind, log)
 
     from pyspark import StorageLevel
 
@@ -184,6 +165,63 @@ def score_portfolio(spark: Any, config: JobConfig, log: Callable[[str], None] = 
     )
     _write_summary(config, result)
     return result
+
+
+def _check_columns(config: JobConfig, columns: list[str], spec: FeatureSpec) -> str | None:
+    """Raise InputError naming the model's columns the input lacks; return the id column, if any."""
+    missing = [name for name in spec.names if name not in columns]
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise InputError(f"{config.input} lacks {len(missing)} column(s) the model needs: {shown}")
+    return next((name for name in ID_COLUMNS if name in columns), None)
+
+
+def _plan_parquet_slices(
+    spark: Any, config: JobConfig, spec: FeatureSpec, log: Callable[[str], None]
+) -> tuple[Any, int, str | None]:
+    """Parquet on a local path: executors read their slices with pyarrow (batch.parquet_slices)."""
+    try:
+        source = open_input(config.input)
+    except Exception as exc:  # pyarrow's ArrowInvalid, OSError, ...: the file is not readable Parquet
+        raise InputError(f"cannot read {config.input} as PARQUET: {_first_line(exc)}") from None
+    id_column = _check_columns(config, source.schema.names, spec)
+    log(f"read {source.num_rows:,} rows in {len(source.slices)} slice(s) from {config.input}")
+    id_type = source.schema.field(id_column).type if id_column else None
+    keep = spec.names + ([id_column] if id_column and id_column not in spec.names else [])
+    score = ScoreBatches(config.model.name, id_column, id_type, ())
+    tasks = spark.createDataFrame(source.tasks(), _spark_schema(TASK_SCHEMA)).repartition(max(len(source.slices), 1))
+    reader = ReadAndScore(score, tuple(keep))
+    return tasks.mapInArrow(reader, _spark_schema(score.schema())), source.num_rows, id_column
+
+
+def _plan_spark_reader(
+    spark: Any, config: JobConfig, spec: FeatureSpec, kind: str, log: Callable[[str], None]
+) -> tuple[Any, int, str | None]:
+    """Any source Spark reads (CSV, remote Parquet): rows reach the workers as Arrow batches."""
+    from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    frame = _read(spark, config)
+    id_column = _check_columns(config, frame.columns, spec)
+    if kind == "csv":
+        # CSV types are guessed: a level is text whatever it looks like.
+        frame = frame.select(
+            *[F.col(c).cast("string").alias(c) if c in spec.categorical_names else F.col(c) for c in frame.columns]
+        )
+    with StageProgress(spark.sparkContext, "counting rows", log, config.progress_every_s):
+        try:
+            per_partition = _count_partitions(frame, F)
+        except Exception as exc:
+            raise _as_input_error(exc, config.input) from None
+    read = sum(per_partition)
+    log(f"read {read:,} rows in {len(per_partition)} partition(s) from {config.input}")
+    offsets = tuple(sum(per_partition[:index]) for index in range(len(per_partition)))
+
+    keep = spec.names + ([id_column] if id_column and id_column not in spec.names else [])
+    rows = frame.select(*keep).withColumn(ROW_ID_COLUMN, F.monotonically_increasing_id())
+    id_type = to_arrow_type(frame.schema[id_column].dataType) if id_column else None
+    score = ScoreBatches(config.model.name, id_column, id_type, offsets)
+    return rows.mapInArrow(score, _spark_schema(score.schema())), read, id_column
 
 
 def _load_model(path: Path) -> Scorer:

@@ -40,8 +40,17 @@ class Run:
         return self.result.counts
 
 
-def _run(spark: Any, source: Path, out: Path, model_path: Path) -> Run:
-    return Run(score_portfolio(spark, JobConfig(input=str(source), output=str(out), model=model_path), log=print), out)
+@pytest.fixture(scope="module")
+def parquet_spark_reader_run(
+    spark: Any, portfolio: Any, model_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Run:
+    out = tmp_path_factory.mktemp("parquet-spark-reader-run")
+    return _run(spark, portfolio.parquet, out, model_path, spark_reader=True)
+
+
+def _run(spark: Any, source: Path, out: Path, model_path: Path, spark_reader: bool = False) -> Run:
+    config = JobConfig(input=str(source), output=str(out), model=model_path, spark_reader=spark_reader)
+    return Run(score_portfolio(spark, config, log=print), out)
 
 
 def read(run: Run, part: str) -> pd.DataFrame:
@@ -100,15 +109,16 @@ def test_rejects_carry_the_apis_422_messages(
         assert [dict(p) for p in problems] == response.json()["details"]
 
 
-def test_csv_input_scores_like_parquet(csv_run: Run, parquet_run: Run) -> None:
-    assert csv_run.counts == parquet_run.counts
-    csv_scored, parquet_scored = read(csv_run, "scored"), read(parquet_run, "scored")
-    pd.testing.assert_frame_equal(csv_scored, parquet_scored, check_dtype=False)
-    csv_rejects, parquet_rejects = read(csv_run, "rejects"), read(parquet_run, "rejects")
-    assert csv_rejects["row_number"].tolist() == parquet_rejects["row_number"].tolist()
-    assert [list(map(dict, p)) for p in csv_rejects["problems"]] == [
-        list(map(dict, p)) for p in parquet_rejects["problems"]
-    ]
+@pytest.mark.parametrize("other", ["csv_run", "parquet_spark_reader_run"])
+def test_csv_and_sparks_parquet_reader_score_like_the_parquet_slices(
+    other: str, parquet_run: Run, request: pytest.FixtureRequest
+) -> None:
+    run: Run = request.getfixturevalue(other)
+    assert run.counts == parquet_run.counts
+    pd.testing.assert_frame_equal(read(run, "scored"), read(parquet_run, "scored"), check_dtype=False)
+    theirs, ours = read(run, "rejects"), read(parquet_run, "rejects")
+    assert theirs["row_number"].tolist() == ours["row_number"].tolist()
+    assert [list(map(dict, p)) for p in theirs["problems"]] == [list(map(dict, p)) for p in ours["problems"]]
 
 
 def test_a_missing_column_fails_naming_it(spark: Any, portfolio: Any, model_path: Path, tmp_path: Path) -> None:
