@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 MODEL_URI ?= models:/credit-scoring@champion
 
 .DEFAULT_GOAL := help
-.PHONY: help serve test model train export bench profile monitor lint docker screenshots clean db db-stop
+.PHONY: help serve test model train export bench profile monitor lint docker screenshots clean db db-stop batch-env portfolio portfolio-bench batch-zip
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,9 +23,15 @@ $(VENV)/.serve-installed: requirements-serve.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements-serve.txt
 	@touch $@
 
-$(VENV)/.dev-installed: requirements-serve.txt requirements-train.txt requirements-dev.txt | $(VENV)/bin/python
+$(VENV)/.dev-installed: requirements-serve.txt requirements-train.txt requirements-batch.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	@touch $@ $(VENV)/.serve-installed
+	@touch $@ $(VENV)/.serve-installed $(VENV)/.batch-installed
+
+$(VENV)/.batch-installed: requirements-serve.txt requirements-batch.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements-batch.txt
+	@touch $@
+
+batch-env: $(VENV)/.batch-installed ## the portfolio-scoring job's environment alone (PySpark; needs Java 17)
 
 serve: $(VENV)/.serve-installed ## serve the API on the committed model at http://$(HOST):$(PORT)
 	@HOST=$(HOST) PORT=$(PORT) PY=$(PY) scripts/serve.sh
@@ -56,6 +62,18 @@ N ?= 2000
 DRIFT ?= income
 monitor: $(VENV)/.dev-installed ## serve the model, send N applicants (second half shifted by DRIFT), write the drift report to reports/
 	$(PY) -m monitoring demo --n $(N) --drift $(DRIFT) --out reports $(if $(URL),--url $(URL)); test $$? -le 1
+
+INPUT ?= portfolio.parquet
+OUTPUT ?= scored
+portfolio: $(VENV)/.batch-installed ## score INPUT (CSV or Parquet) on local Spark into OUTPUT/scored and OUTPUT/rejects
+	$(PY) -m batch score --input $(INPUT) --output $(OUTPUT)
+
+batch-zip: $(VENV)/.batch-installed ## dist/credit_scoring_batch.zip (contract/ + batch/) for spark-submit --py-files
+	$(PY) -m batch package --out dist
+
+ROWS ?= 1000000
+portfolio-bench: $(VENV)/.dev-installed ## ROWS applicants: the Spark job vs mlflow spark_udf vs one process -> benchmarks/results/portfolio.json
+	$(PY) -m benchmarks.portfolio --rows $(ROWS)
 
 lint: $(VENV)/.dev-installed ## ruff, mypy, hadolint, actionlint, shellcheck
 	$(VENV)/bin/ruff check .

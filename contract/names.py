@@ -20,3 +20,6 @@ REFERENCE_NAME = "reference_sample.parquet"
 MODELS_DIR = Path("models")
 DEFAULT_MODEL_PATH = MODELS_DIR / ARTIFACT_NAME
 DEFAULT_REFERENCE_PATH = MODELS_DIR / REFERENCE_NAME
+
+DECISION_WORDS = ("accepted", "refused")
+"""The decision in words, indexed by the prediction (0 = accepted, 1 = refused)."""

@@ -1,0 +1,320 @@
+"""Portfolio benchmark: N generated applicants scored three ways on the same machine, in one run.
+
+    python -m benchmarks.portfolio                      # 1,000,000 applicants, local[*]
+    python -m benchmarks.portfolio --rows 5000 --out /tmp/portfolio.json   # a smoke run
+
+- `job`: `python -m batch score` (batch.job.score_portfolio): API validation, ONNX, one
+  onnxruntime session per Python worker, Arrow batches; writes scored/ and rejects/.
+- `spark_udf`: `mlflow.pyfunc.spark_udf` on the registered champion (the scikit-learn pipeline
+  and LightGBM in every worker), same Spark master, same input; writes id + probability.
+- `loop`: one Python process, no Spark: the job's executor code (batch.columns + Scorer) over
+  the Parquet file's record batches; writes the same scored columns.
+
+Each path runs in its own child process so its peak memory (RSS of the process and its children:
+the JVM and Spark's Python workers included) is its own; rows/s counts from the moment the path
+has its session (Spark start-up is reported apart). The model: the project's champion if
+`make model` ran here (mlruns/), else `--tracking-uri` of a store holding one, else a quick model
+trained with the project's training code into a temporary MLflow store (benchmarks.models).
+Results: benchmarks/results/portfolio.json; the table in benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.machine import machine_info, memory_mb, process_tree, versions
+from benchmarks.models import MODEL_URI, PROJECT_ARTIFACT, RESULTS_DIR, BenchModel, artifact_run_id, resolve
+
+PATHS = ("job", "spark_udf", "loop")
+DEFAULT_ROWS = 1_000_000
+SEED = 2026
+SAMPLE_EVERY_S = 0.2
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- the parent: data, model, one child per path, the summary -------------------------------------
+
+
+def generate_portfolio(rows: int, target: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from training.synthetic import generate
+
+    frame = generate(rows, seed=SEED, progress=say).drop(columns=["TARGET", "TRUE_PROBABILITY"], errors="ignore")
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), target, row_group_size=100_000)
+    say(f"wrote {rows:,} applicants to {target} ({target.stat().st_size / 1e6:.0f} MB)")
+    return target
+
+
+def model_from_store(tracking_uri: str, artifact: Path) -> BenchModel:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    version = mlflow.MlflowClient().get_model_version_by_alias("credit-scoring", "champion")
+    if artifact_run_id(artifact) != version.run_id:
+        raise SystemExit(f"{artifact} was not exported from the champion of {tracking_uri} (run {version.run_id})")
+    return BenchModel("store", tracking_uri, MODEL_URI, artifact, version.run_id, str(version.version))
+
+
+def run_child(path: str, data: Path, model: BenchModel, master: str, work: Path) -> dict[str, Any]:
+    """Run one path in a child process; sample its process tree's memory until it ends."""
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.portfolio",
+        "_child",
+        path,
+        "--data",
+        str(data),
+        "--artifact",
+        str(model.artifact),
+        "--tracking-uri",
+        model.tracking_uri,
+        "--master",
+        master,
+        "--work",
+        str(work / path),
+    ]
+    say(f"{path}: starting")
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    peak = {"rss_mb": 0.0, "pss_mb": 0.0}
+    cpu_ticks: dict[int, int] = {}  # per process of the tree, its latest user + system ticks
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            now = memory_mb(child.pid)
+            peak["rss_mb"] = max(peak["rss_mb"], now["rss_mb"])
+            peak["pss_mb"] = max(peak["pss_mb"], now["pss_mb"])
+            for pid in process_tree(child.pid):
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                cpu_ticks[pid] = int(fields[11]) + int(fields[12])  # utime, stime
+            stop.wait(SAMPLE_EVERY_S)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = child.communicate()
+    stop.set()
+    sampler.join()
+    if child.returncode != 0:
+        raise SystemExit(f"{path} failed (exit {child.returncode}); its output is above")
+    found: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    cpu_s = sum(cpu_ticks.values()) / os.sysconf("SC_CLK_TCK")
+    found |= {
+        "wall_s": round(time.perf_counter() - started, 2),
+        "cpu_s": round(cpu_s, 1),  # the whole process tree (JVM, Python workers), start-up included
+        "rows_per_cpu_s": round(found["rows"] / cpu_s) if cpu_s else None,
+        "peak_rss_mb": peak["rss_mb"],
+        "peak_pss_mb": peak["pss_mb"],
+    }
+    say(
+        f"{path}: {found['rows_per_s']:,.0f} rows/s, {found['rows_per_cpu_s'] or 0:,.0f} rows per CPU-second, "
+        f"peak RSS {found['peak_rss_mb']:,.0f} MB"
+    )
+    return found
+
+
+def agreement(work: Path) -> dict[str, float]:
+    """How far the three paths' probabilities are apart (ONNX vs LightGBM: float32 vs float64 sums)."""
+    import pandas as pd
+
+    job = pd.read_parquet(work / "job" / "scored", columns=["SK_ID_CURR", "probability"])
+    found: dict[str, float] = {}
+    for other in ("spark_udf", "loop"):
+        folder = work / other / ("scored" if other == "loop" else "out")
+        if not folder.exists():
+            continue
+        theirs = pd.read_parquet(folder, columns=["SK_ID_CURR", "probability"])
+        both = job.merge(theirs, on="SK_ID_CURR", suffixes=("", "_other"))
+        found[f"max_abs_diff_job_vs_{other}"] = float((both["probability"] - both["probability_other"]).abs().max())
+        found[f"rows_compared_job_vs_{other}"] = len(both)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.portfolio", description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="generated applicants (default %(default)s)")
+    parser.add_argument("--master", default="local[*]", help="Spark master for both Spark paths (default %(default)s)")
+    parser.add_argument("--paths", default=",".join(PATHS), help="which paths, in order (default %(default)s)")
+    parser.add_argument("--tracking-uri", help="an MLflow store with a champion (with --artifact exported from it)")
+    parser.add_argument("--artifact", type=Path, help="the ONNX artifact exported from that champion")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "portfolio.json", help="(default %(default)s)")
+    args = parser.parse_args(argv)
+    paths = [p for p in args.paths.split(",") if p]
+    if unknown := set(paths) - set(PATHS):
+        parser.error(f"unknown path(s) {sorted(unknown)}; choose among {', '.join(PATHS)}")
+
+    with tempfile.TemporaryDirectory(prefix="portfolio-bench-") as tmp:
+        root = Path(tmp)
+        if args.tracking_uri and args.artifact:
+            model = model_from_store(args.tracking_uri, args.artifact)
+        elif "spark_udf" in paths:
+            model = resolve(root / "model")
+        else:  # no MLflow path: the committed artifact is enough
+            model = BenchModel("artifact", "", MODEL_URI, PROJECT_ARTIFACT, artifact_run_id(PROJECT_ARTIFACT), "")
+        say(f"model: {model.describe()}")
+        data = generate_portfolio(args.rows, root / "portfolio.parquet")
+        results = {path: run_child(path, data, model, args.master, root / "runs") for path in paths}
+        checks = agreement(root / "runs") if "job" in results else {}
+
+    summary: dict[str, Any] = {
+        "command": "python -m benchmarks.portfolio " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "rows": args.rows,
+        "master": args.master,
+        "model": {"kind": model.kind, "uri": model.model_uri, "version": model.model_version, "run_id": model.run_id},
+        "paths": results,
+        "agreement": checks,
+        "machine": machine_info(),
+        "versions": versions(),
+    }
+    if "job" in results and "spark_udf" in results:
+        summary["job_over_spark_udf_rows_per_s"] = round(
+            results["job"]["rows_per_s"] / results["spark_udf"]["rows_per_s"], 2
+        )
+    if "job" in results and "spark_udf" in results and results["spark_udf"]["rows_per_cpu_s"]:
+        summary["job_over_spark_udf_rows_per_cpu_s"] = round(
+            results["job"]["rows_per_cpu_s"] / results["spark_udf"]["rows_per_cpu_s"], 2
+        )
+    if "job" in results and "loop" in results:
+        summary["job_over_loop_rows_per_s"] = round(results["job"]["rows_per_s"] / results["loop"]["rows_per_s"], 2)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    say(f"wrote {args.out}")
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("machine", "versions")}, indent=2))
+    return 0
+
+
+# --- the children: one path each, a JSON line on stdout -------------------------------------------
+
+
+def child_job(data: Path, artifact: Path, master: str, work: Path) -> dict[str, Any]:
+    from batch.job import JobConfig, build_session, score_portfolio
+
+    started = time.perf_counter()
+    spark = build_session(master, app_name="portfolio-bench-job")
+    ready = time.perf_counter()
+    result = score_portfolio(spark, JobConfig(input=str(data), output=str(work), model=artifact), log=say)
+    seconds = time.perf_counter() - ready
+    spark.stop()
+    counts = result.counts
+    return {
+        "rows": counts.read,
+        "scored": counts.scored,
+        "rejected": counts.rejected,
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(counts.read / seconds),
+        "startup_s": round(ready - started, 2),
+    }
+
+
+def child_spark_udf(data: Path, tracking_uri: str, master: str, work: Path) -> dict[str, Any]:
+    import mlflow
+    from pyspark.sql import functions as F  # noqa: N812
+
+    from batch.job import build_session
+    from training.schema import feature_columns
+
+    started = time.perf_counter()
+    spark = build_session(master, app_name="portfolio-bench-spark-udf")
+    ready = time.perf_counter()
+    mlflow.set_tracking_uri(tracking_uri)
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri  # the workers load the model too
+    predict = mlflow.pyfunc.spark_udf(spark, MODEL_URI, result_type="array<double>", env_manager="local")
+    frame = spark.read.parquet(str(data))
+    columns = feature_columns()
+    scored = frame.select("SK_ID_CURR", predict(F.struct(*columns))[1].alias("probability"))
+    scored.write.mode("overwrite").parquet(str(work / "out"))
+    seconds = time.perf_counter() - ready
+    rows = spark.read.parquet(str(work / "out")).count()
+    spark.stop()
+    return {
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(rows / seconds),
+        "startup_s": round(ready - started, 2),
+    }
+
+
+def child_loop(data: Path, artifact: Path, work: Path) -> dict[str, Any]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from batch.executor import runtime_for
+    from contract.names import DECISION_WORDS
+
+    started = time.perf_counter()
+    runtime = runtime_for(str(artifact))
+    ready = time.perf_counter()
+    source = pq.ParquetFile(data)
+    (work / "scored").mkdir(parents=True, exist_ok=True)
+    rows = scored = 0
+    writer: pq.ParquetWriter | None = None
+    for batch in source.iter_batches(batch_size=10_000):  # Spark's default Arrow batch size
+        checked = runtime.checker.check(batch)
+        probabilities: list[float] = runtime.scorer.predict_proba(checked.rows).tolist()
+        predictions = runtime.scorer.decide(probabilities)
+        table = pa.table(
+            {
+                "SK_ID_CURR": batch.column("SK_ID_CURR").filter(pa.array(checked.valid)),
+                "probability": pa.array(probabilities, pa.float64()),
+                "prediction": pa.array(predictions, pa.int32()),
+                "decision": pa.array([DECISION_WORDS[p] for p in predictions]),
+            }
+        )
+        if writer is None:
+            writer = pq.ParquetWriter(work / "scored" / "part-0.parquet", table.schema)
+        writer.write_table(table)
+        rows += batch.num_rows
+        scored += len(probabilities)
+    if writer is not None:
+        writer.close()
+    seconds = time.perf_counter() - ready
+    return {
+        "rows": rows,
+        "scored": scored,
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(rows / seconds),
+        "startup_s": round(ready - started, 2),
+    }
+
+
+def child(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.portfolio _child")
+    parser.add_argument("path", choices=PATHS)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--artifact", type=Path, required=True)
+    parser.add_argument("--tracking-uri", required=True)
+    parser.add_argument("--master", required=True)
+    parser.add_argument("--work", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.path == "job":
+        found = child_job(args.data, args.artifact, args.master, args.work)
+    elif args.path == "spark_udf":
+        found = child_spark_udf(args.data, args.tracking_uri, args.master, args.work)
+    else:
+        found = child_loop(args.data, args.artifact, args.work)
+    print(json.dumps(found), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_child":
+        sys.exit(child(sys.argv[2:]))
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The column-wise screen and encoder agree with the API's request model and RowEncoder, row for row."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+
+from batch.columns import BatchChecker
+from contract.encoding import RowEncoder
+from contract.requests import RequestInvalid, RequestModels, build_request_models
+from contract.spec import FeatureSpec
+from training.synthetic import generate
+
+
+@pytest.fixture(scope="module")
+def requests(spec: FeatureSpec) -> RequestModels:
+    return build_request_models(spec, max_batch_size=1000)
+
+
+def api_verdict(requests: RequestModels, applicant: dict[str, Any]) -> tuple[list[Any] | None, dict[str, Any] | None]:
+    """What the API does with one applicant: (problems, None) or (None, the validated fields)."""
+    try:
+        return None, requests.applicant.model_validate(applicant).__dict__
+    except ValidationError as exc:
+        return RequestInvalid.from_validation_error(exc).problems, None
+
+
+def jsonish(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def test_every_level_and_missing_values_encode_like_the_row_encoder(spec: FeatureSpec, requests: RequestModels) -> None:
+    frame = generate(400, seed=3)
+    # Every level of every categorical at least once, and every nullable field missing somewhere.
+    for feature in spec.features:
+        if feature.is_categorical:
+            for offset, level in enumerate(feature.levels):
+                frame.loc[offset, feature.name] = level
+        if feature.nullable:
+            frame.loc[300 + len(feature.name) % 50, feature.name] = None
+    checked = BatchChecker(spec, requests).check(pa.RecordBatch.from_pandas(frame, preserve_index=False))
+
+    applicants = [{name: jsonish(row[name]) for name in spec.names} for row in frame.to_dict("records")]
+    validated = [api_verdict(requests, applicant) for applicant in applicants]
+    assert all(problems is None for problems, _ in validated), [p for p, _ in validated if p][:3]
+    assert checked.valid.all() and not checked.rejects
+    expected = RowEncoder(spec).encode_many([fields for _, fields in validated if fields is not None])
+    assert checked.rows.dtype == np.float32
+    assert np.array_equal(checked.rows.view(np.uint32), expected.view(np.uint32))  # bit for bit, NaN included
+
+
+def test_refused_rows_carry_the_request_models_problems(spec: FeatureSpec, requests: RequestModels) -> None:
+    frame = generate(60, seed=5)
+    frame["DAYS_BIRTH"] = frame["DAYS_BIRTH"].astype("float64")
+    frame["AMT_CREDIT"] = frame["AMT_CREDIT"].astype("object")
+    bad = {
+        2: {"AMT_INCOME_TOTAL": 1.0},
+        5: {"DAYS_BIRTH": -9000.25},
+        9: {"CODE_GENDER": "Z", "CNT_CHILDREN": 50},
+        13: {"AMT_CREDIT": "lots"},  # text where a number belongs (a CSV cell)
+        17: {"AMT_ANNUITY": math.inf},
+        21: {"NAME_CONTRACT_TYPE": None},
+    }
+    for row, values in bad.items():
+        for name, value in values.items():
+            frame.loc[row, name] = value
+    frame["AMT_CREDIT"] = frame["AMT_CREDIT"].astype(str)  # the whole column as text, as CSV gives it
+    checked = BatchChecker(spec, requests).check(pa.RecordBatch.from_pandas(frame, preserve_index=False))
+
+    assert [index for index, _ in checked.rejects] == sorted(bad)
+    assert checked.valid.sum() == len(frame) - len(bad)
+    for index, problems in checked.rejects:
+        applicant = {}
+        for name in spec.names:
+            value = jsonish(frame.loc[index, name])
+            if name == "AMT_CREDIT" and name not in bad[index]:
+                value = float(value)
+            if spec[name].dtype == "int64" and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            applicant[name] = value.item() if isinstance(value, np.generic) else value
+        expected, _ = api_verdict(requests, applicant)
+        assert problems == expected
+        assert {p.field for p in problems} == set(bad[index])

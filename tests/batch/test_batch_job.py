@@ -1,0 +1,168 @@
+"""The Spark job on a real local SparkSession: the API's probabilities and messages, counts, failures."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from batch.__main__ import main
+from batch.job import InputError, JobConfig, JobCounts, JobResult, score_portfolio
+
+API_BATCH = 1000
+
+
+@pytest.fixture(scope="module")
+def parquet_run(spark: Any, portfolio: Any, model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    out = tmp_path_factory.mktemp("parquet-run")
+    return _run(spark, portfolio.parquet, out, model_path)
+
+
+@pytest.fixture(scope="module")
+def csv_run(spark: Any, portfolio: Any, model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    out = tmp_path_factory.mktemp("csv-run")
+    return _run(spark, portfolio.csv, out, model_path)
+
+
+@dataclass(frozen=True)
+class Run:
+    result: JobResult
+    out: Path
+
+    @property
+    def counts(self) -> JobCounts:
+        return self.result.counts
+
+
+@pytest.fixture(scope="module")
+def parquet_spark_reader_run(
+    spark: Any, portfolio: Any, model_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Run:
+    out = tmp_path_factory.mktemp("parquet-spark-reader-run")
+    return _run(spark, portfolio.parquet, out, model_path, spark_reader=True)
+
+
+def _run(spark: Any, source: Path, out: Path, model_path: Path, spark_reader: bool = False) -> Run:
+    config = JobConfig(input=str(source), output=str(out), model=model_path, spark_reader=spark_reader)
+    return Run(score_portfolio(spark, config, log=print), out)
+
+
+def read(run: Run, part: str) -> pd.DataFrame:
+    return pd.read_parquet(run.out / part).sort_values("row_number").reset_index(drop=True)
+
+
+def api_answers(client: TestClient, auth: dict[str, str], applicants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    answers: list[dict[str, Any]] = []
+    for start in range(0, len(applicants), API_BATCH):
+        response = client.post(
+            "/predict/batch", json={"applicants": applicants[start : start + API_BATCH]}, headers=auth
+        )
+        assert response.status_code == 200, response.text[:300]
+        answers += response.json()["predictions"]
+    return answers
+
+
+def test_counts_add_up_and_name_every_row(parquet_run: Run, portfolio: Any) -> None:
+    counts = parquet_run.counts
+    assert (counts.read, counts.rejected) == (len(portfolio.frame), len(portfolio.bad_rows))
+    assert counts.scored == counts.read - counts.rejected
+    scored, rejects = read(parquet_run, "scored"), read(parquet_run, "rejects")
+    assert len(scored) == counts.scored and len(rejects) == counts.rejected
+    every_row = sorted([*scored["row_number"], *rejects["row_number"]])
+    assert every_row == list(range(1, counts.read + 1))  # 1-based, none lost, none twice
+    summary = json.loads((parquet_run.out / "summary.json").read_text())
+    assert summary["counts"] == {"read": counts.read, "scored": counts.scored, "rejected": counts.rejected}
+
+
+def test_probabilities_equal_the_apis_bit_for_bit(
+    parquet_run: Run, portfolio: Any, client: TestClient, auth: dict[str, str]
+) -> None:
+    scored = read(parquet_run, "scored")
+    good = [i for i in range(len(portfolio.frame)) if i not in portfolio.bad_rows]
+    answers = api_answers(client, auth, [portfolio.applicants[i] for i in good])
+    # Row numbers are the input's: row i (0-based) is row_number i + 1 and keeps its id.
+    assert scored["row_number"].tolist() == [i + 1 for i in good]
+    assert scored["SK_ID_CURR"].tolist() == portfolio.frame["SK_ID_CURR"].iloc[good].tolist()
+    job = scored["probability"].to_numpy()
+    api = np.array([a["probability"] for a in answers])
+    assert np.array_equal(job.view(np.uint64), api.view(np.uint64))
+    assert scored["prediction"].tolist() == [a["prediction"] for a in answers]
+    assert scored["decision"].tolist() == [a["decision"] for a in answers]
+    assert set(scored["threshold"]) == {parquet_run.result.threshold}
+    assert set(scored["model_version"]) == {parquet_run.result.model_version}
+
+
+def test_rejects_carry_the_apis_422_messages(
+    parquet_run: Run, portfolio: Any, client: TestClient, auth: dict[str, str]
+) -> None:
+    rejects = read(parquet_run, "rejects")
+    assert rejects["row_number"].tolist() == [i + 1 for i in portfolio.bad_rows]
+    for row, problems in zip(portfolio.bad_rows, rejects["problems"], strict=True):
+        response = client.post("/predict", json=portfolio.applicants[row], headers=auth)
+        assert response.status_code == 422
+        assert [dict(p) for p in problems] == response.json()["details"]
+
+
+@pytest.mark.parametrize("other", ["csv_run", "parquet_spark_reader_run"])
+def test_csv_and_sparks_parquet_reader_score_like_the_parquet_slices(
+    other: str, parquet_run: Run, request: pytest.FixtureRequest
+) -> None:
+    run: Run = request.getfixturevalue(other)
+    assert run.counts == parquet_run.counts
+    pd.testing.assert_frame_equal(read(run, "scored"), read(parquet_run, "scored"), check_dtype=False)
+    theirs, ours = read(run, "rejects"), read(parquet_run, "rejects")
+    assert theirs["row_number"].tolist() == ours["row_number"].tolist()
+    assert [list(map(dict, p)) for p in theirs["problems"]] == [list(map(dict, p)) for p in ours["problems"]]
+
+
+def test_a_missing_column_fails_naming_it(spark: Any, portfolio: Any, model_path: Path, tmp_path: Path) -> None:
+    source = tmp_path / "no-income.parquet"
+    portfolio.frame.drop(columns=["AMT_INCOME_TOTAL", "EXT_SOURCE_1"]).head(50).to_parquet(source)
+    with pytest.raises(InputError, match="lacks 2 column.*AMT_INCOME_TOTAL, EXT_SOURCE_1"):
+        score_portfolio(spark, JobConfig(input=str(source), output=str(tmp_path / "out"), model=model_path))
+
+
+def test_a_file_that_is_not_parquet_fails_clearly(spark: Any, model_path: Path, tmp_path: Path) -> None:
+    source = tmp_path / "book.parquet"
+    source.write_bytes(b"SK_ID_CURR,AMT_CREDIT\n1,2\n" * 20)
+    with pytest.raises(InputError, match=r"cannot read .*book.parquet as PARQUET: "):
+        score_portfolio(spark, JobConfig(input=str(source), output=str(tmp_path / "out"), model=model_path))
+
+
+def test_a_malformed_csv_line_fails_clearly(spark: Any, portfolio: Any, model_path: Path, tmp_path: Path) -> None:
+    source = tmp_path / "book.csv"
+    lines = portfolio.csv.read_text().splitlines()[:40]
+    lines[17] += ",surplus,cells"  # more cells than the header names
+    source.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"book.csv is malformed: a CSV line does not fit the header") as failure:
+        score_portfolio(spark, JobConfig(input=str(source), output=str(tmp_path / "out"), model=model_path))
+    assert "surplus" not in str(failure.value)  # the record itself is client data: not echoed
+
+
+def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(argv)
+    return code, capsys.readouterr().err
+
+
+def test_cli_refuses_a_missing_input_and_reasons_before_starting_spark(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], portfolio: Any
+) -> None:
+    missing = tmp_path / "nowhere.csv"
+    code, err = cli(["score", "--input", str(missing), "--output", str(tmp_path / "out")], capsys)
+    assert code == 2 and f"error: input {missing} does not exist" in err
+    code, err = cli(["score", "--input", str(portfolio.csv), "--output", str(tmp_path), "--reasons"], capsys)
+    assert code == 2 and "--reasons is not available yet" in err
+
+
+def test_cli_refuses_to_overwrite_an_earlier_run(
+    parquet_run: Run, portfolio: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = parquet_run.out
+    code, err = cli(["score", "--input", str(portfolio.parquet), "--output", str(out)], capsys)
+    assert code == 2 and "already exists (pass --overwrite" in err
