@@ -12,7 +12,7 @@ from contract.requests import build_request_models
 from contract.scorer import Scorer
 from inference.decisions.recorders import JsonlRecorder
 from inference.metrics import Metrics
-from inference.security import KeyRing
+from inference.security import KeyGate, KeyRing
 from inference.service import ScoringService
 from inference.throttle import FailedKeyThrottle
 
@@ -27,8 +27,12 @@ def build_service(scorer: Scorer, record_dir: Path) -> ScoringService:
     return ScoringService(
         scorer=scorer,
         requests=build_request_models(scorer.metadata.feature_spec, max_batch_size=1000),
-        keyring=KeyRing([SecretStr(KEY)]),
-        throttle=FailedKeyThrottle(limit=10, window_s=60.0, max_clients=10_000),
+        keys=KeyGate(
+            {"scoring": KeyRing([SecretStr(KEY)]), "outcomes": KeyRing([])},
+            FailedKeyThrottle(limit=10, window_s=60.0, max_clients=10_000),
+            on_failure=lambda: None,
+            on_throttled=lambda: None,
+        ),
         recorder=recorder,
         metrics=metrics,
         max_body_bytes=64 * 1024,

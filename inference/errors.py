@@ -100,6 +100,11 @@ class Unauthorized(ServiceError):
         super().__init__(message, headers={"WWW-Authenticate": challenge})
 
 
+class Forbidden(ServiceError):
+    status_code = 403
+    kind = "forbidden"
+
+
 class TooManyAttempts(ServiceError):
     status_code = 429
     kind = "too_many_attempts"

@@ -21,7 +21,7 @@ from contract.scorer import ModelLoadError, Scorer
 from inference.challenger import Challenger
 from inference.decisions import open_recorder
 from inference.metrics import Metrics
-from inference.security import KeyRing
+from inference.security import KeyGate, KeyRing
 from inference.service import ScoringService
 from inference.settings import Settings, get_settings
 from inference.state import Loaded, metrics_of
@@ -55,13 +55,18 @@ def build_lifespan(settings: Settings | None) -> Callable[[FastAPI], AbstractAsy
         recorder = open_recorder(current, metrics)
         recorder.start()
         challenger = _load_challenger(current, scorer, metrics)
+        keys = KeyGate(
+            {"scoring": KeyRing(current.api_keys), "outcomes": KeyRing(current.outcome_api_keys)},
+            FailedKeyThrottle(
+                current.key_failure_limit, current.key_failure_window_seconds, current.key_failure_max_clients
+            ),
+            on_failure=metrics.key_failures.inc,
+            on_throttled=metrics.key_throttled.inc,
+        )
         service = ScoringService(
             scorer=scorer,
             requests=build_request_models(metadata.feature_spec, current.max_batch_size),
-            keyring=KeyRing(current.api_keys),
-            throttle=FailedKeyThrottle(
-                current.key_failure_limit, current.key_failure_window_seconds, current.key_failure_max_clients
-            ),
+            keys=keys,
             recorder=recorder,
             metrics=metrics,
             max_body_bytes=current.max_body_bytes,

@@ -36,14 +36,11 @@ from inference.errors import (
     MethodNotAllowed,
     ModelNotReady,
     ServiceError,
-    TooManyAttempts,
-    Unauthorized,
     as_service_error,
     error_body,
 )
 from inference.metrics import Metrics
-from inference.security import API_KEY_HEADER, KeyRing
-from inference.throttle import FailedKeyThrottle
+from inference.security import KeyGate
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +94,7 @@ class ScoringService:
         self,
         scorer: Scorer,
         requests: RequestModels,
-        keyring: KeyRing,
-        throttle: FailedKeyThrottle,
+        keys: KeyGate,
         recorder: DecisionRecorder,
         metrics: Metrics,
         max_body_bytes: int,
@@ -108,8 +104,7 @@ class ScoringService:
         self.scorer = scorer
         self.challenger = challenger
         self.requests = requests
-        self.keyring = keyring
-        self.throttle = throttle
+        self.keys = keys
         self.recorder = recorder
         self.metrics = metrics
         metadata = scorer.metadata
@@ -138,7 +133,7 @@ class ScoringService:
         try:
             if method != "POST":
                 raise MethodNotAllowed("Method Not Allowed", headers={"Allow": "POST"})
-            self._check_key(api_key, client or "unknown")
+            self.keys.require("scoring", api_key, client)
             body = await read_body(endpoint.max_body_bytes)
             if endpoint.batch:
                 # A full batch holds the GIL for tens of milliseconds (validation, encoding): in a
@@ -172,18 +167,6 @@ class ScoringService:
         predictions = [int(p >= threshold) for p in probabilities]
         shadow = self.challenger.shadow(rows, applicants) if self.challenger is not None else None
         return Scores(applicants, probabilities, predictions, model_latency, application_ids, shadow)
-
-    def _check_key(self, api_key: str | None, client: str) -> None:
-        retry_after = self.throttle.retry_after(client)
-        if retry_after is not None:
-            self.metrics.key_throttled.inc()
-            raise TooManyAttempts(retry_after)
-        if not api_key or not self.keyring.accepts(api_key):
-            self.throttle.failed(client)
-            self.metrics.key_failures.inc()
-            if not api_key:
-                raise Unauthorized(f"Missing API key: send it in the {API_KEY_HEADER} header")
-            raise Unauthorized("Invalid API key")
 
     def _parse_and_score_batch(self, body: bytes) -> Scores:
         parsed = self.requests.parse_batch(body)

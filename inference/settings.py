@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract.names import DEFAULT_MODEL_PATH
@@ -128,6 +128,10 @@ class Settings(DecisionStoreSettings):
     key_failure_max_clients: int = Field(default=10_000, ge=1)
     """KEY_FAILURE_MAX_CLIENTS: most client addresses tracked at once (bounded memory)."""
 
+    outcome_api_key: SecretStr | None = None
+    """OUTCOME_API_KEY: the key(s) the back office sends to POST /outcomes (comma-separated, to
+    rotate). A scoring key cannot post outcomes and an outcome key cannot score (403)."""
+
     metrics_api_key: SecretStr | None = None
     """METRICS_API_KEY: unset, /metrics is open (local use); set, it needs
     `Authorization: Bearer <key>` (Prometheus' `authorization` scrape setting)."""
@@ -151,10 +155,24 @@ class Settings(DecisionStoreSettings):
             raise ValueError("API_KEY holds no key (give one or more comma-separated keys)")
         return value
 
-    @field_validator("metrics_api_key", mode="before")
+    @field_validator("metrics_api_key", "outcome_api_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _scopes_do_not_share_a_key(self) -> Settings:
+        scoring = {key.get_secret_value() for key in self.api_keys}
+        if scoring & {key.get_secret_value() for key in self.outcome_api_keys}:
+            raise ValueError("OUTCOME_API_KEY must not repeat a key of API_KEY (each key has one scope)")
+        return self
+
+    @property
+    def outcome_api_keys(self) -> tuple[SecretStr, ...]:
+        """The keys accepted by POST /outcomes (none when OUTCOME_API_KEY is unset)."""
+        if self.outcome_api_key is None:
+            return ()
+        return tuple(SecretStr(key) for key in _split_keys(self.outcome_api_key.get_secret_value()))
 
     @property
     def api_keys(self) -> tuple[SecretStr, ...]:

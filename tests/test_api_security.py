@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from inference.app import create_app
 from inference.security import KeyRing
@@ -97,7 +98,7 @@ def test_keys_never_reach_logs_responses_or_records(
         seen += [response.text, str(response.headers)]
         for path in ("/", "/metrics", "/openapi.json", "/example"):
             seen.append(client.get(path).text)
-        seen.append(repr(client.app.state.loaded.service.keyring))  # type: ignore[attr-defined]
+        seen.append(repr(client.app.state.loaded.service.keys.scopes["scoring"]))  # type: ignore[attr-defined]
     logs = [caplog.text, *capfd.readouterr(), *(path.read_text() for path in log_dir.glob("*.jsonl"))]
     assert len(logs) > 2 and "serving" in caplog.text
     everything = "\n".join(seen + logs)
@@ -111,5 +112,20 @@ def test_key_ring_compares_every_key() -> None:
     assert ring.accepts("alpha") and ring.accepts("beta")
     assert not ring.accepts("gamma") and not ring.accepts("") and not ring.accepts("alph")
     assert "alpha" not in repr(ring)
-    with pytest.raises(ValueError):
-        KeyRing([])
+    assert not KeyRing([]).accepts("")  # an unset scope (no OUTCOME_API_KEY) accepts nothing
+
+
+def test_each_key_has_one_scope(make_settings: Any, example: dict[str, Any]) -> None:
+    settings = make_settings(outcome_api_key="outcome-key-123456")
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/predict", json=example, headers={"x-api-key": "outcome-key-123456"})
+        assert response.status_code == 403 and response.json()["error"] == "forbidden"
+        assert "outcome-key-123456" not in response.text
+        metrics = client.get("/metrics").text
+    assert "api_key_failures_total 0.0" in metrics  # a real key of another scope is no guess
+
+
+def test_a_key_cannot_have_two_scopes(make_settings: Any) -> None:
+    with pytest.raises(ValidationError) as caught:
+        make_settings(api_key="shared-key-1,k2", outcome_api_key="shared-key-1")
+    assert "one scope" in str(caught.value) and "shared-key-1" not in str(caught.value)
