@@ -43,12 +43,13 @@ help: ## list the targets and the variables
 
 # Environments: one virtual environment, installed from the hash-pinned locks (`make lock` writes
 # them from the requirements-*.txt); the serve lock is a subset of the dev lock, same pins.
-# pip is not upgraded: an unpinned download would be the one unverified package.
+# pip itself comes from requirements-pip.lock, hash-checked too, before anything else.
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -r requirements-pip.lock
 
 $(VENV)/.serve-installed: requirements-serve.lock | $(VENV)/bin/python
 	$(PIP_INSTALL) -r requirements-serve.lock

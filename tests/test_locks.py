@@ -155,6 +155,7 @@ def _recipes(target_prefix: str) -> str:
 def test_make_installs_the_locks_with_require_hashes() -> None:
     text = (ROOT / "Makefile").read_text()
     assert re.search(r"^PIP_INSTALL := .*--require-hashes", text, re.MULTILINE)
+    assert "$(PIP_INSTALL) -r requirements-pip.lock" in _recipes("$(VENV)/bin/python:"), "pip itself first"
     assert "-r requirements-serve.lock" in _recipes("$(VENV)/.serve-installed:")
     assert "-r requirements-dev.lock" in _recipes("$(VENV)/.dev-installed:")
     assert not re.search(r"-r\s+requirements-\w+\.txt", text), "install from the locks, not the .txt inputs"

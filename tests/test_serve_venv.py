@@ -29,9 +29,11 @@ def test_serve_lock_alone_runs_the_service(
     venv = tmp_path / "serve-venv"
     python = venv / "bin" / "python"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--require-hashes"]
+    bootstrap = subprocess.run([*pip, "-r", str(REPO / "requirements-pip.lock")], capture_output=True, text=True)
+    assert bootstrap.returncode == 0, bootstrap.stderr[-3000:]  # pip itself first, as the Makefile does
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--require-hashes", "--only-binary=:all:", "-r", str(REPO / "requirements-serve.lock")],
+        [*pip, "--only-binary=:all:", "-r", str(REPO / "requirements-serve.lock")],
         capture_output=True, text=True,
     )  # fmt: skip
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
