@@ -18,7 +18,7 @@ h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.15em;margin-top:1.6em}
 .verdict{padding:.8em 1em;border-radius:6px;font-size:1.15em}
 .drift{background:#fde2e1;border:1px solid #e5a1a0}.ok{background:#e3f4e1;border:1px solid #9fcf99}
 table{border-collapse:collapse;width:100%;margin:.4em 0}th,td{padding:.3em .6em;border-bottom:1px solid #ddd;
-text-align:left;vertical-align:top}th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
+text-align:left;vertical-align:top}th{background:#f4f4f4}td.n{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 tr.drifted td{background:#fff3f2;font-weight:600}.muted{color:#777}
 """
 
