@@ -666,3 +666,10 @@ def test_start_command_honours_the_container_environment_and_stops_on_sigterm(
     assert code in (0, -signal.SIGTERM), output.read_text()
     records = [line for path in logs.glob("predictions-*.jsonl") for line in path.read_text().splitlines()]
     assert len(records) == 4, "the prediction log was not flushed on SIGTERM"
+
+
+def test_ci_installs_from_the_locks_and_smoke_tests_the_telemetry_fix(workflow: dict[str, Any]) -> None:
+    setup = next(s for s in _steps(workflow["jobs"]["test"]) if s.get("uses", "").startswith("actions/setup-python@"))
+    assert setup["with"]["cache-dependency-path"] == "requirements-*.lock"
+    smoke = next(s for s in _steps(workflow["jobs"]["build"]) if s.get("name") == "Smoke test the image")
+    assert 'grep -F "Failed to persist telemetry"' in smoke["run"]
