@@ -11,7 +11,7 @@ a shifted one that is flagged is a detection.
 Several configurations run on the very same windows: the tuned default next to Evidently's
 out-of-the-box settings, so the table shows what the tuning bought.
 
-    python -m monitoring calibrate --windows 60 --out docs/monitoring_calibration.md
+    python -m monitoring calibrate --windows 20 --baseline-windows 0 --out docs/monitoring_calibration.md
 
 The goal it checks (`GOAL`): >= 95% detection of incomes x1.1 in 1,000-applicant windows with
 <= 5% false alarms.

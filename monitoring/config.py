@@ -22,7 +22,7 @@ class DriftConfig:
     """Stat test for categorical columns."""
     threshold: float = 1e-4
     """Per-column threshold (p-value below it: the column drifted). 120 tests at 1e-4 bound the
-    share of undrifted windows flagging any column at 1.2% (measured: none of them)."""
+    share of undrifted windows flagging any column at 1.2% (measured: 1 of 60 windows)."""
     min_drifted_columns: int = 1
     """The dataset drifted when at least this many columns did (Evidently's drift_share is
     derived from it: one drifted income column is enough to call a data shift)."""
