@@ -18,7 +18,7 @@ URL_SHOWN := http://$(HOST):$(PORT)
 
 .DEFAULT_GOAL := help
 .PHONY: help serve test model train export bench profile monitor notebook notebook-run lint lock docker screenshots clean \
-	db db-stop batch-env portfolio portfolio-bench batch-zip
+	db db-stop batch-env portfolio portfolio-bench batch-zip audit
 
 # `make help`: the targets (their `## ` comments, with $(URL_SHOWN)/$(NOTEBOOK_OUT) replaced by their values),
 # then the variables with their current values. Override any of them: `make serve PORT=9000`.
@@ -138,6 +138,9 @@ db: $(VENV)/.dev-installed ## start a local PostgreSQL decision store in .pgdata
 
 db-stop: $(VENV)/.dev-installed ## stop the local PostgreSQL of make db (its data stays in .pgdata/)
 	@$(PY) scripts/pg_cluster.py stop --dir .pgdata
+
+audit: $(VENV)/.dev-installed ## known vulnerabilities in every requirements-*.lock (pip-audit, needs pypi.org; exceptions: security/audit-allowlist.toml)
+	$(PY) scripts/audit.py
 
 docker: ## build and run the image (machines with a Docker engine)
 	docker build --build-arg GIT_SHA=$$(git rev-parse HEAD 2>/dev/null || echo unknown) -t credit-scoring-api .
