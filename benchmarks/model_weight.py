@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -40,6 +41,8 @@ from training.synthetic import generate
 from training.threshold import best_threshold, business_cost
 from training.train import TrainConfig, _features
 
+logger = logging.getLogger(__name__)
+
 # name -> (LightGBM parameter overrides, early-stopping patience)
 CONFIGS: dict[str, tuple[dict[str, Any], int]] = {
     "baseline": ({}, 100),
@@ -51,10 +54,6 @@ CONFIGS: dict[str, tuple[dict[str, Any], int]] = {
     "lr0.2-leaves15": ({"learning_rate": 0.2, "num_leaves": 15}, 50),
     "lr0.05-leaves15": ({"num_leaves": 15}, 100),
 }
-
-
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def latencies_us(
@@ -102,6 +101,7 @@ def paired_bootstrap(
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")  # progress
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=TrainConfig.n_rows)
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     if names[0] != "baseline":
         names = ["baseline", *[n for n in names if n != "baseline"]]
 
-    say(f"generating {args.rows:,} rows (seed {args.seed}) and fitting the feature pipeline")
+    logger.info(f"generating {args.rows:,} rows (seed {args.seed}) and fitting the feature pipeline")
     frame = generate(args.rows, seed=args.seed)
     train_df, valid_df, test_df = split(frame, args.seed)
     spec = build_feature_spec()
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         overrides, patience = CONFIGS[name]
         params = {**DEFAULT_LGBM_PARAMS, "random_state": args.seed, **overrides}
-        say(f"{name}: {overrides or 'training defaults'}, early stopping after {patience}")
+        logger.info(f"{name}: {overrides or 'training defaults'}, early stopping after {patience}")
         model = lgb.LGBMClassifier(**params)
         started = time.perf_counter()
         model.fit(
@@ -167,9 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             row.update(paired_bootstrap(y_test, base_test, p_test))
         results[name] = row
-        say(f"  {trees} trees, {leaves} leaves, AUC test {row['auc_test']:.4f}, ONNX {len(onnx_bytes) / 1e3:.0f} kB")
+        logger.info(
+            f"  {trees} trees, {leaves} leaves, AUC test {row['auc_test']:.4f}, ONNX {len(onnx_bytes) / 1e3:.0f} kB"
+        )
 
-    say("timing every exported model in interleaved rounds")
+    logger.info("timing every exported model in interleaved rounds")
     for name, timing in latencies_us(sessions, onnx_rows).items():
         results[name].update(timing)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -34,14 +35,12 @@ from typing import Any
 from benchmarks.machine import machine_info, memory_mb, process_tree, versions
 from benchmarks.models import MODEL_URI, PROJECT_ARTIFACT, RESULTS_DIR, BenchModel, artifact_run_id, resolve
 
+logger = logging.getLogger(__name__)
+
 PATHS = ("job", "spark_udf", "loop")
 DEFAULT_ROWS = 1_000_000
 SEED = 2026
 SAMPLE_EVERY_S = 0.2
-
-
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # --- the parent: data, model, one child per path, the summary -------------------------------------
@@ -53,9 +52,11 @@ def generate_portfolio(rows: int, target: Path) -> Path:
 
     from training.synthetic import generate
 
-    frame = generate(rows, seed=SEED, progress=say).drop(columns=["TARGET", "TRUE_PROBABILITY"], errors="ignore")
+    frame = generate(rows, seed=SEED, progress=logger.info).drop(
+        columns=["TARGET", "TRUE_PROBABILITY"], errors="ignore"
+    )
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), target, row_group_size=100_000)
-    say(f"wrote {rows:,} applicants to {target} ({target.stat().st_size / 1e6:.0f} MB)")
+    logger.info(f"wrote {rows:,} applicants to {target} ({target.stat().st_size / 1e6:.0f} MB)")
     return target
 
 
@@ -88,7 +89,7 @@ def run_child(path: str, data: Path, model: BenchModel, master: str, work: Path)
         "--work",
         str(work / path),
     ]
-    say(f"{path}: starting")
+    logger.info(f"{path}: starting")
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     peak = {"rss_mb": 0.0, "pss_mb": 0.0}
@@ -124,7 +125,7 @@ def run_child(path: str, data: Path, model: BenchModel, master: str, work: Path)
         "peak_rss_mb": peak["rss_mb"],
         "peak_pss_mb": peak["pss_mb"],
     }
-    say(
+    logger.info(
         f"{path}: {found['rows_per_s']:,.0f} rows/s, {found['rows_per_cpu_s'] or 0:,.0f} rows per CPU-second, "
         f"peak RSS {found['peak_rss_mb']:,.0f} MB"
     )
@@ -149,6 +150,7 @@ def agreement(work: Path) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")  # progress
     parser = argparse.ArgumentParser(prog="python -m benchmarks.portfolio", description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="generated applicants (default %(default)s)")
     parser.add_argument("--master", default="local[*]", help="Spark master for both Spark paths (default %(default)s)")
@@ -169,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             model = resolve(root / "model")
         else:  # no MLflow path: the committed artifact is enough
             model = BenchModel("artifact", "", MODEL_URI, PROJECT_ARTIFACT, artifact_run_id(PROJECT_ARTIFACT), "")
-        say(f"model: {model.describe()}")
+        logger.info(f"model: {model.describe()}")
         data = generate_portfolio(args.rows, root / "portfolio.parquet")
         results = {path: run_child(path, data, model, args.master, root / "runs") for path in paths}
         checks = agreement(root / "runs") if "job" in results else {}
@@ -196,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["job_over_loop_rows_per_s"] = round(results["job"]["rows_per_s"] / results["loop"]["rows_per_s"], 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
-    say(f"wrote {args.out}")
+    logger.info(f"wrote {args.out}")
     print(json.dumps({k: v for k, v in summary.items() if k not in ("machine", "versions")}, indent=2))
     return 0
 
@@ -210,7 +212,7 @@ def child_job(data: Path, artifact: Path, master: str, work: Path) -> dict[str, 
     started = time.perf_counter()
     spark = build_session(master, app_name="portfolio-bench-job")
     ready = time.perf_counter()
-    result = score_portfolio(spark, JobConfig(input=str(data), output=str(work), model=artifact), log=say)
+    result = score_portfolio(spark, JobConfig(input=str(data), output=str(work), model=artifact), log=logger.info)
     seconds = time.perf_counter() - ready
     spark.stop()
     counts = result.counts

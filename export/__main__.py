@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from export.run import export_model
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")  # progress
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
     parser.add_argument(
         "--model-uri", default=DEFAULT_MODEL_URI, help="registered model to export (default %(default)s)"

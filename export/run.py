@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pickle
-import sys
 import tempfile
-import time
 import warnings
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -44,6 +43,8 @@ from training.train import (
     default_tracking_uri,
 )
 
+logger = logging.getLogger(__name__)
+
 CARD_NAME = "MODEL_CARD.md"
 PARITY_SEED = 20_261_126  # parity rows are drawn apart from any training seed
 LIBRARIES = ("numpy", "scikit-learn", "lightgbm", "mlflow", "onnx", "onnxruntime", "skl2onnx", "onnxmltools")
@@ -56,10 +57,6 @@ class ExportResult:
     parity: ParityReport
     explanation: ExplanationReport
     sizes: dict[str, int]
-
-
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def _directory_size(path: Path) -> int:
@@ -106,7 +103,7 @@ def export_model(
     name, model_version, run_id = resolve_model(model_uri)
     run = mlflow.get_run(run_id)
     threshold = float(run.data.metrics["threshold"])
-    say(f"exporting {name} version {model_version} (run {run_id}), threshold {threshold:.4f}")
+    logger.info(f"exporting {name} version {model_version} (run {run_id}), threshold {threshold:.4f}")
 
     with tempfile.TemporaryDirectory() as tmp:
         local_model = Path(download_artifacts(artifact_uri=f"models:/{name}/{model_version}", dst_path=tmp))
@@ -120,24 +117,24 @@ def export_model(
         pipeline = mlflow.sklearn.load_model(str(local_model))
         pyfunc = mlflow.pyfunc.load_model(str(local_model))
 
-    say("converting the pipeline to ONNX")
+    logger.info("converting the pipeline to ONNX")
     model = to_onnx(pipeline)
     # The serving session's options, so reference scores are bit-for-bit those the API returns.
     session = ort.InferenceSession(
         model.SerializeToString(), latency_session_options(), providers=["CPUExecutionProvider"]
     )
 
-    say(f"scoring {parity_rows:,} unseen synthetic rows with the MLflow model and with ONNX")
+    logger.info(f"scoring {parity_rows:,} unseen synthetic rows with the MLflow model and with ONNX")
     parity_frame = generate(parity_rows, seed=PARITY_SEED)[spec.names]
     parity_records = records(parity_frame, spec)
     expected = np.asarray(pyfunc.predict(parity_frame))[:, 1]
     actual = onnx_probabilities(session, spec, parity_records)
     report = compare(expected, actual, threshold)
-    say(report.describe())
+    logger.info(report.describe())
     if not report.passed:
         raise ParityError(f"ONNX export refused, nothing written: {report.describe()}")
 
-    say("tabulating TreeSHAP of the served trees and proving it against LightGBM's pred_contrib")
+    logger.info("tabulating TreeSHAP of the served trees and proving it against LightGBM's pred_contrib")
     features = pipeline[:-1].transform(parity_frame)  # the training pipeline's own model features
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column has no median
@@ -147,7 +144,7 @@ def export_model(
     payload = explainer_payload(lgbm, engineering, typical)
     rows = RowEncoder(spec).encode_many(parity_records)
     explanation = prove(Explainer(payload, spec), lgbm, rows, features, actual)
-    say(explanation.describe())
+    logger.info(explanation.describe())
     if not explanation.passed:
         raise ExplanationError(f"ONNX export refused, nothing written: {explanation.describe()}")
 
@@ -187,7 +184,7 @@ def export_model(
         "mlflow_model_dir_bytes": mlflow_dir_bytes,
     }
     (out_dir / CARD_NAME).write_text(model_card(metadata, report, explanation, sizes, len(reference)))
-    say(
+    logger.info(
         f"wrote {artifact} ({sizes['onnx_bytes'] / 1e6:.2f} MB; pickled pipeline {sizes['pickle_bytes'] / 1e6:.2f} MB, "
         f"MLflow model directory {sizes['mlflow_model_dir_bytes'] / 1e6:.2f} MB), {out_dir / REFERENCE_NAME}, "
         f"{out_dir / CARD_NAME}"

@@ -277,13 +277,3 @@ def load_decisions(
     if logs is None:
         raise NoLogsError("no decision store: give a log folder or a database URL")
     return load_logs(logs, spec, since, until)
-
-
-def read_predictions(folder: Path | str, spec: FeatureSpec) -> pd.DataFrame:
-    """One row per scored applicant: the spec's inputs (typed), then the log's metadata."""
-    return load_logs(folder, spec).predictions
-
-
-def read_requests(folder: Path | str, spec: FeatureSpec) -> pd.DataFrame:
-    """One row per request, rejected ones included (status, latency_ms, error, ...)."""
-    return load_logs(folder, spec).requests

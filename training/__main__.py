@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from training.train import MODEL_NAME, TrainConfig, train
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")  # progress
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     parser.add_argument("--data", type=Path, help="a real application_train.csv (default: synthetic data)")
     parser.add_argument("--rows", type=int, default=TrainConfig.n_rows, help="synthetic rows (default %(default)s)")

@@ -240,14 +240,14 @@ def _mask(rng: np.random.Generator, values: np.ndarray, rate: float) -> np.ndarr
 
 def generate(n_rows: int, seed: int = 0, progress: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Generate `n_rows` applications: SK_ID_CURR, TARGET, the 120 features, TRUE_PROBABILITY."""
-    say = progress or (lambda _msg: None)
+    report = progress or (lambda _msg: None)
     schema = load_schema()["columns"]
     rng = np.random.default_rng(seed)
     n = n_rows
     cols: dict[str, np.ndarray] = {}
     levels = {name: col["levels"] for name, col in schema.items() if col["kind"] == "categorical"}
 
-    say(f"generating {n:,} synthetic applications (seed {seed})")
+    report(f"generating {n:,} synthetic applications (seed {seed})")
     for name in (
         "NAME_CONTRACT_TYPE",
         "CODE_GENDER",
@@ -300,7 +300,7 @@ def generate(n_rows: int, seed: int = 0, progress: Callable[[str], None] | None 
         schema["NAME_TYPE_SUITE"]["missing_rate"],
     )
 
-    say("  amounts, regions and external scores")
+    report("  amounts, regions and external scores")
     higher_education = np.isin(cols["NAME_EDUCATION_TYPE"], ["Higher education", "Academic degree"])
     income = np.exp(rng.normal(11.9, 0.48, n) + 0.25 * higher_education - 0.35 * not_employed)
     income = np.clip(np.round(income / 2250.0) * 2250.0, 25650.0, 117_000_000.0)
@@ -343,7 +343,7 @@ def generate(n_rows: int, seed: int = 0, progress: Callable[[str], None] | None 
     car_age = np.clip(np.round(rng.gamma(1.6, 7.5, n)), 0.0, 91.0)
     cols["OWN_CAR_AGE"] = np.where(own_car, car_age, np.nan)
 
-    say("  flags, building statistics and bureau enquiries")
+    report("  flags, building statistics and bureau enquiries")
     for name, rate in _FLAG_RATES.items():
         cols[name] = (rng.random(n) < rate).astype(np.int64)
     cols["FLAG_EMP_PHONE"] = np.where(not_employed, 0, (rng.random(n) < 0.9995).astype(np.int64))
@@ -388,7 +388,7 @@ def generate(n_rows: int, seed: int = 0, progress: Callable[[str], None] | None 
         counts = np.minimum(rng.poisson(mean, n), schema[name]["max"]).astype(float)
         cols[name] = np.where(bureau_missing, np.nan, counts)
 
-    say("  default outcomes from the known risk function")
+    report("  default outcomes from the known risk function")
     noise = rng.normal(0, _NOISE_SD, n)
     true_p = default_probability(
         ext1,
@@ -415,5 +415,5 @@ def generate(n_rows: int, seed: int = 0, progress: Callable[[str], None] | None 
             features[name] = features[name].astype(np.float64)
     frame = pd.concat([frame, features], axis=1)
     frame[TRUE_PROBABILITY_COLUMN] = true_p
-    say(f"  done: {n:,} rows, default rate {target.mean():.2%}")
+    report(f"  done: {n:,} rows, default rate {target.mean():.2%}")
     return frame

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -28,6 +28,8 @@ from training.pipeline import DEFAULT_LGBM_PARAMS, build_pipeline, build_preproc
 from training.schema import DEFAULT_PROTECTED, ID_COLUMN, TARGET_COLUMN, build_feature_spec
 from training.synthetic import TRUE_PROBABILITY_COLUMN, generate
 from training.threshold import best_threshold, business_cost
+
+logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAME = REGISTERED_MODEL_NAME
@@ -75,15 +77,11 @@ class TrainResult:
     fairness: dict[str, Any] = field(default_factory=dict)
 
 
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 def load_data(config: TrainConfig) -> tuple[pd.DataFrame, str, dict[str, Any]]:
     """The application table, a short source label, and its provenance (what the model is trained on)."""
     if config.data_path is not None:
         path = Path(config.data_path)
-        say(f"reading {path}")
+        logger.info(f"reading {path}")
         frame = load_application_csv(path)
         provenance: dict[str, Any] = {
             "kind": "file",
@@ -93,7 +91,7 @@ def load_data(config: TrainConfig) -> tuple[pd.DataFrame, str, dict[str, Any]]:
             "rows": len(frame),
         }
         return frame, f"real:{path.name}", provenance
-    frame = generate(config.n_rows, seed=config.seed, progress=say)
+    frame = generate(config.n_rows, seed=config.seed, progress=logger.info)
     provenance = {"kind": "synthetic", "generator": "training.synthetic.generate", "seed": config.seed}
     provenance["rows"] = config.n_rows
     return frame, f"synthetic:{config.n_rows}:seed{config.seed}", provenance
@@ -146,7 +144,7 @@ def fit_and_evaluate(
     fit_seconds = time.perf_counter() - started
     pipeline = build_pipeline(preprocessing, model)
     n_trees = int(model.best_iteration_ or params["n_estimators"])
-    say(f"trained {n_trees} trees on {len(spec.model_inputs)} inputs in {fit_seconds:.1f} s")
+    logger.info(f"trained {n_trees} trees on {len(spec.model_inputs)} inputs in {fit_seconds:.1f} s")
 
     p_valid = pipeline.predict_proba(_features(valid_df))[:, 1]
     p_test = pipeline.predict_proba(_features(test_df))[:, 1]
@@ -171,14 +169,14 @@ def train(config: TrainConfig) -> TrainResult:
     trained_at = datetime.now(UTC).isoformat(timespec="seconds")
     frame, source, training_data = load_data(config)
     train_df, valid_df, test_df = split(frame, config.seed)
-    say(
+    logger.info(
         f"data {source}: train {len(train_df):,}, validation {len(valid_df):,}, test {len(test_df):,} rows, "
         f"default rate {frame[TARGET_COLUMN].mean():.2%}"
     )
 
     spec = build_feature_spec(config.protected_attributes)
     params = {**DEFAULT_LGBM_PARAMS, "random_state": config.seed, **config.lgbm_params}
-    say(
+    logger.info(
         f"training LightGBM (up to {params['n_estimators']} trees, early stopping after "
         f"{config.early_stopping_rounds} rounds without progress); never inputs: "
         f"{', '.join(spec.protected_names) or 'none'}"
@@ -188,7 +186,7 @@ def train(config: TrainConfig) -> TrainResult:
     metrics["default_rate"] = float(frame[TARGET_COLUMN].mean())
     if TRUE_PROBABILITY_COLUMN in test_df:
         metrics["oracle_auc_test"] = float(roc_auc_score(test_df[TARGET_COLUMN], test_df[TRUE_PROBABILITY_COLUMN]))
-    say(
+    logger.info(
         "AUC test {auc_test:.4f} (oracle {o}), threshold {threshold:.4f}, cost on test {business_cost_test:.0f} "
         "(at 0.5: {business_cost_test_at_0_5:.0f}), refusal rate {refusal_rate_test:.1%}".format(
             o=f"{metrics['oracle_auc_test']:.4f}" if "oracle_auc_test" in metrics else "n/a", **metrics
@@ -196,7 +194,7 @@ def train(config: TrainConfig) -> TrainResult:
     )
 
     report = fairness_report(config, spec, params, served, train_df, valid_df, test_df)
-    say(f"fairness: {fairness.describe(report)}")
+    logger.info(f"fairness: {fairness.describe(report)}")
     training_data["trained_at"] = trained_at
     run_id, version = log_and_register(
         config, pipeline, spec, params, metrics, source, train_df, test_df, report, training_data
@@ -223,7 +221,7 @@ def fairness_report(
         **fairness.outcomes_by_group(test_df, served.p_test >= threshold, y_test),
     }
     if spec.protected_names and config.fairness_comparison:
-        say(f"training the same pipeline with {', '.join(spec.protected_names)} as inputs, for comparison")
+        logger.info(f"training the same pipeline with {', '.join(spec.protected_names)} as inputs, for comparison")
         with_protected = fit_and_evaluate(build_feature_spec(()), params, config, train_df, valid_df, test_df)
         compared = fairness.outcomes_by_group(
             test_df, with_protected.p_test >= with_protected.metrics["threshold"], y_test
@@ -269,7 +267,7 @@ def log_and_register(
     if mlflow.get_experiment_by_name(config.experiment) is None:
         mlflow.create_experiment(config.experiment, artifact_location=location)
     mlflow.set_experiment(config.experiment)
-    say(f"logging to MLflow at {uri}")
+    logger.info(f"logging to MLflow at {uri}")
 
     features = _features(train_df)
     example = features.head(5)
@@ -308,5 +306,5 @@ def log_and_register(
         version = str(info.registered_model_version)
         client = mlflow.MlflowClient()
         client.set_registered_model_alias(config.model_name, CHAMPION_ALIAS, version)
-        say(f"registered {config.model_name} version {version} as @{CHAMPION_ALIAS} (run {run.info.run_id})")
+        logger.info(f"registered {config.model_name} version {version} as @{CHAMPION_ALIAS} (run {run.info.run_id})")
         return run.info.run_id, version
