@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from contract.requests import build_request_models
 from contract.scorer import Scorer
 from inference.decisions.recorders import JsonlRecorder
+from inference.lifespan import load_explainer
 from inference.metrics import Metrics
 from inference.security import KeyGate, KeyRing
 from inference.service import ScoringService
@@ -19,8 +20,9 @@ from inference.throttle import FailedKeyThrottle
 KEY = "bench-key"
 
 
-def build_service(scorer: Scorer, record_dir: Path) -> ScoringService:
-    """The service as the lifespan builds it (default limits), its recorder started: close it after."""
+def build_service(scorer: Scorer, record_dir: Path, reasons: bool = True) -> ScoringService:
+    """The service as the lifespan builds it (default limits), its recorder started: close it after.
+    `reasons=False`: without the explainer, to measure what reasons cost."""
     metrics = Metrics()
     recorder = JsonlRecorder(record_dir, metrics)
     recorder.start()
@@ -37,6 +39,7 @@ def build_service(scorer: Scorer, record_dir: Path) -> ScoringService:
         metrics=metrics,
         max_body_bytes=64 * 1024,
         max_batch_body_bytes=8 * 1024 * 1024,
+        explainer=load_explainer(scorer) if reasons else None,
     )
 
 

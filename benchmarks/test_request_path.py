@@ -156,3 +156,42 @@ def test_asgi(benchmark, served: Served, apps: dict[str, AsgiDriver], app_name: 
     assert status == 200, answer
     if app_name != "noop":
         assert abs(orjson.loads(answer)["probability"] - served.stored[row]) <= TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def without_reasons(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScoringService]:
+    service = build_service(served.scorer, tmp_path_factory.mktemp("no-reasons"), reasons=False)
+    yield service
+    service.recorder.close(5.0)
+
+
+@pytest.mark.parametrize("reasons", ["with-reasons", "without-reasons"])
+def test_refused_answer(
+    benchmark, served: Served, service: ScoringService, without_reasons: ScoringService, reasons: str
+) -> None:
+    """`ScoringService.answer` for refused applicants only: what their reasons cost (issue 11: <= 1.25x)."""
+    benchmark.group = "refusal-reasons"
+    chosen = service if reasons == "with-reasons" else without_reasons
+    refused = [b for b, p in zip(served.bodies, served.stored, strict=True) if p >= service.threshold]
+    assert refused
+
+    def answer(i: int) -> dict[str, Any]:
+        async def read_body(limit: int) -> bytes:
+            return refused[i]
+
+        return orjson.loads(run_now(chosen.answer(PREDICT_PATH, KEY, read_body, new_context())).body)  # type: ignore[no-any-return]
+
+    _, result = benchmark(cycling(answer, len(refused)))
+    assert result["decision"] == "refused" and (("reasons" in result) == (reasons == "with-reasons"))
+
+
+@pytest.mark.parametrize("reasons", ["with-reasons", "without-reasons"])
+def test_batch_of_1000(
+    benchmark, served: Served, service: ScoringService, without_reasons: ScoringService, reasons: str
+) -> None:
+    """`ScoringService.score` on 1,000 validated applicants (about a third refused), with and without reasons."""
+    benchmark.group = "refusal-reasons-batch-1000"
+    chosen = service if reasons == "with-reasons" else without_reasons
+    applicants = [dict(d) for d in (served.dicts * (1000 // len(served.dicts) + 1))[:1000]]
+    scores = benchmark(lambda: chosen.score([dict(a) for a in applicants]))
+    assert len(scores.probabilities) == 1000

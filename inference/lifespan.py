@@ -73,7 +73,7 @@ def build_lifespan(settings: Settings | None) -> Callable[[FastAPI], AbstractAsy
             max_body_bytes=current.max_body_bytes,
             max_batch_body_bytes=current.max_batch_body_bytes,
             challenger=challenger,
-            explainer=_load_explainer(scorer),
+            explainer=load_explainer(scorer),
             reasons_per_refusal=current.reasons_per_refusal,
         )
         metrics_key = current.metrics_api_key
@@ -107,7 +107,7 @@ def build_lifespan(settings: Settings | None) -> Callable[[FastAPI], AbstractAsy
     return lifespan
 
 
-def _load_explainer(scorer: Scorer) -> Explainer | None:
+def load_explainer(scorer: Scorer) -> Explainer | None:
     """The artifact's exact TreeSHAP tables; an artifact exported before them serves without reasons."""
     try:
         return Explainer.from_metadata(scorer.metadata)
