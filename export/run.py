@@ -25,6 +25,7 @@ from mlflow.exceptions import MlflowException
 
 from contract.encoding import RowEncoder
 from contract.explain import Explainer
+from contract.groups import group_order
 from contract.metadata import ARTIFACT_SHA256_KEY, ModelMetadata
 from contract.names import ARTIFACT_NAME, DEFAULT_MODEL_URI, REFERENCE_NAME
 from contract.scorer import latency_session_options
@@ -33,7 +34,6 @@ from export.convert import to_onnx
 from export.explanation import ExplanationError, ExplanationReport, prove
 from export.parity import ParityError, ParityReport, compare, onnx_probabilities, records
 from export.treeshap import explainer_payload
-from training.fairness import group_order
 from training.synthetic import generate
 from training.train import (
     FAIRNESS_ARTIFACT,

@@ -17,11 +17,14 @@ import pandas as pd
 
 from monitoring.artifacts import DEFAULT_MODEL, PREDICTION, load_feature_spec, load_reference
 from monitoring.drift import DriftConfig, DriftResult, run_drift
+from monitoring.groups import refusal_by_group
 from monitoring.logs import PredictionLog, load_decisions
 from monitoring.performance import traffic_summary
 
 HTML_NAME = "drift_report.html"
 SUMMARY_NAME = "drift_summary.json"
+GROUP_WINDOW = "1D"
+"""Time window of the refusal rates by group in the summary."""
 
 
 class NoScoredRecordsError(ValueError):
@@ -66,6 +69,7 @@ def build_report(
     summary = {
         **drift.summary,
         "traffic": traffic,
+        "refusal_by_group": refusal_by_group(log.predictions, GROUP_WINDOW),
         "window": log.window.as_dict(),
         "sources": {
             "logs": None if db else str(logs),

@@ -167,3 +167,31 @@ def test_challenger_comparison_on_the_same_applicants() -> None:
         business_cost(Y, (P[::-1] >= 0.45).astype(int))
     )
     assert realised["auc_gap"] == pytest.approx(realised["challenger"]["auc"] - 8 / 9)
+
+
+def test_refusal_rate_by_group_per_window() -> None:
+    from monitoring.groups import refusal_by_group, refusal_table
+
+    years = np.array([20, 30, 50, 70, 22, 35])
+    frame = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(["2026-06-01T01:00"] * 3 + ["2026-06-02T01:00"] * 3, utc=True),
+            "CODE_GENDER": ["F", "M", "F", None, "M", "F"],
+            "DAYS_BIRTH": -(years * 365.25 + 10),
+            "prediction": [1.0, 0.0, 0.0, 0.0, 1.0, 1.0],
+        }
+    )
+    summary = refusal_by_group(frame, "1D")
+    assert summary["overall"]["gender"] == {
+        "F": {"n": 3, "refusal_rate": pytest.approx(2 / 3)},
+        "M": {"n": 2, "refusal_rate": 0.5},
+        "missing": {"n": 1, "refusal_rate": 0.0},
+    }
+    assert list(summary["overall"]["age_band"]) == ["<25", "25-39", "40-59", "60+"]
+    assert summary["overall"]["age_band"]["<25"] == {"n": 2, "refusal_rate": 1.0}
+    first, second = summary["windows"]
+    assert first["decisions"] == 3 and first["gender"]["F"]["refusal_rate"] == 0.5
+    assert second["age_band"] == {"25-39": {"n": 1, "refusal_rate": 1.0}, "<25": {"n": 1, "refusal_rate": 1.0},
+                                  "60+": {"n": 1, "refusal_rate": 0.0}}  # fmt: skip
+    table = refusal_table(summary)
+    assert len(table) == (2 + 3) + (3 + 3) and set(table["grouping"]) == {"gender", "age_band"}
