@@ -57,6 +57,26 @@ class Conflict(ServiceError):
     kind = "conflict"
 
 
+def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its `$defs` inlined (the body is read by hand, so FastAPI does
+    not add the models to the document's components)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(definitions[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
 router = APIRouter(tags=["outcomes"])
 
 
@@ -67,7 +87,7 @@ router = APIRouter(tags=["outcomes"])
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": OutcomeBatch.model_json_schema(ref_template="{model}")}},
+            "content": {"application/json": {"schema": _inline_schema(OutcomeBatch)}},
         }
     },
     responses={
