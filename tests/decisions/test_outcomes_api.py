@@ -3,6 +3,7 @@ unknown and ambiguous ids per item, key scopes, validation, no-store."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -188,3 +189,33 @@ def _when() -> Any:
     from datetime import UTC, datetime
 
     return datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def test_csv_load_and_performance_read_the_same_store(
+    store_settings: Settings,
+    scored: dict[str, Any],
+    tmp_path: Path,
+    model_path: Path,
+    reference_sample_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from monitoring.__main__ import main
+
+    url = store_settings.database_url
+    store = ["--db", url.get_secret_value()] if url else ["--logs", str(store_settings.prediction_log_dir)]
+    csv = tmp_path / "outcomes.csv"
+    plain = scored["plain"]["request_id"]
+    csv.write_text(f"application_id,request_id,defaulted,observed_at\nCE-1,,1,2026-09-01\n,{plain},0,2026-09-01\n")
+    assert main(["outcomes", "load", str(csv), *store]) == 0
+    assert "2 outcomes: stored 2" in capsys.readouterr().out
+    assert main(["outcomes", "load", str(csv), *store]) == 0
+    assert "duplicate 2" in capsys.readouterr().out
+
+    common = ["--model", str(model_path), "--reference", str(reference_sample_path), "--out", str(tmp_path)]
+    assert main(["performance", *store, *common, "--window", "all", "--no-evidently", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["decisions"] == 4 and summary["labelled"] == 2
+    (window,) = summary["windows"]
+    assert window["defaults"] == 1 and not window["test"]["tested"]  # far too few labels to test
+    if url:
+        assert url.get_secret_value() not in json.dumps(summary)  # the password never in a report
