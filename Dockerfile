@@ -1,5 +1,7 @@
-# syntax=docker/dockerfile:1
-# Scoring service image: requirements-serve.txt + inference/ + the ONNX model, nothing else.
+# Scoring service image: requirements-serve.lock + inference/ + contract/ + the ONNX model, nothing else.
+#
+# No `# syntax=` line: nothing here needs a newer Dockerfile frontend, and naming one makes
+# BuildKit download a frontend image before every build.
 #
 # Base: the official CPython 3.11 slim image on Debian 12 (bookworm, the same Debian and glibc as
 # the dev/CI machines), pinned to a patch tag so rebuilds are reproducible and upgrades are a
@@ -14,12 +16,14 @@ FROM base AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
-COPY requirements-serve.txt /tmp/requirements-serve.txt
-# Wheels only: every serve dependency ships manylinux wheels, so no compiler is ever needed and a
-# missing wheel fails the build loudly instead of silently compiling. pip and setuptools are
-# removed from the venv afterwards: nothing installs at run time, and they only add CVE surface.
+COPY requirements-serve.lock /tmp/requirements-serve.lock
+# The lock pins every package, transitive ones too, with the sha256 of each file (`make lock`):
+# --require-hashes refuses anything else, so a rebuild installs the very same bytes. Wheels only:
+# every serve dependency ships manylinux wheels, so no compiler is ever needed and a missing wheel
+# fails the build loudly instead of silently compiling. pip and setuptools are removed from the
+# venv afterwards: nothing installs at run time, and they only add CVE surface.
 RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: -r /tmp/requirements-serve.txt \
+ && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: --require-hashes -r /tmp/requirements-serve.lock \
  && /opt/venv/bin/pip uninstall --yes pip setuptools
 
 # ---- runtime: the venv, the code, the model; runs as an unprivileged user ----------------------
@@ -33,16 +37,21 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     WEB_CONCURRENCY=1 \
     MODEL_PATH=/app/models/credit_scoring.onnx \
     PREDICTION_LOG_DIR=/app/logs \
-    LOG_LEVEL=INFO
+    LOG_LEVEL=INFO \
+    HOME=/home/app
 
 # Fixed numeric ids so volume permissions and `USER` checks do not depend on name lookups.
+# A real, writable HOME: onnxruntime keeps its telemetry device id in $HOME/.cache (or
+# $XDG_CACHE_HOME) and warns "Failed to persist telemetry device ID" at every start without one.
 RUN groupadd --system --gid 10001 app \
- && useradd --system --uid 10001 --gid app --home-dir /nonexistent --no-create-home \
+ && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home \
             --shell /usr/sbin/nologin app
 
 WORKDIR /app
 COPY --from=builder /opt/venv /opt/venv
-# Code and model stay root-owned (read-only for the app user); only the log directory is writable.
+# Code and model stay root-owned (read-only for the app user); only the log directory and HOME
+# are writable. contract/ is what serving shares with the other stages (spec, encoder, scorer).
+COPY contract/ /app/contract/
 COPY inference/ /app/inference/
 COPY models/credit_scoring.onnx /app/models/credit_scoring.onnx
 RUN mkdir /app/logs && chown app:app /app/logs

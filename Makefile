@@ -7,33 +7,84 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 MODEL_URI ?= models:/credit-scoring@champion
 
+N ?= 2000
+DRIFT ?= income
+URL ?=
+NOTEBOOK_OUT ?= reports/notebook
+INPUT ?= portfolio.parquet
+OUTPUT ?= scored
+ROWS ?= 1000000
+URL_SHOWN := http://$(HOST):$(PORT)
+
 .DEFAULT_GOAL := help
-.PHONY: help serve test model train export bench profile monitor lint docker screenshots clean db db-stop batch-env portfolio portfolio-bench batch-zip
+.PHONY: help serve test model train export bench profile monitor notebook notebook-run lint lock docker screenshots clean \
+	db db-stop batch-env portfolio portfolio-bench batch-zip
 
-help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+# `make help`: the targets (their `## ` comments, with $(URL_SHOWN)/$(NOTEBOOK_OUT) replaced by their values),
+# then the variables with their current values. Override any of them: `make serve PORT=9000`.
+help: ## list the targets and the variables
+	@echo "Targets:"
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's|$$(URL_SHOWN)|$(URL_SHOWN)|g' \
+		-e 's|$$(NOTEBOOK_OUT)|$(NOTEBOOK_OUT)|g' -e 's|\$$\$$|$$|g' \
+		| awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@echo ""
+	@echo "Variables (make TARGET NAME=value), current value first:"
+	@printf '  %-12s %-34s %s\n' \
+		PORT '$(PORT)' 'port of make serve and make docker' \
+		HOST '$(HOST)' 'address make serve listens on' \
+		PYTHON '$(PYTHON)' 'Python 3.11 interpreter the virtual environment is built from' \
+		VENV '$(VENV)' 'virtual environment folder' \
+		N '$(N)' 'applicants make monitor sends (half unshifted, half shifted)' \
+		DRIFT '$(DRIFT)' 'shift of the second half: income, category, missing, all or none' \
+		URL '$(if $(URL),$(URL),(unset))' 'make monitor: use this running API instead of starting one' \
+		MODEL_URI '$(MODEL_URI)' 'MLflow model make model/make export convert' \
+		NOTEBOOK_OUT '$(NOTEBOOK_OUT)' 'folder of make notebook-run (executed notebook + its report)' \
+		API_KEY '$(if $(API_KEY),(set),(unset))' 'make serve: key to serve with; unset: generated, kept in .api-key' \
+		UPGRADE '$(if $(UPGRADE),$(UPGRADE),(unset))' 'make lock UPGRADE=1: re-resolve every pin' \
+		INPUT '$(INPUT)' 'make portfolio: the CSV or Parquet file of applications to score' \
+		OUTPUT '$(OUTPUT)' 'make portfolio: the output folder (scored/, rejects/, summary.json)' \
+		ROWS '$(ROWS)' 'make portfolio-bench: applicants generated for the Spark benchmark'
+	@echo ""
+	@echo "Targets that need the dev environment (make test, model, monitor, notebook, lint, ...) install it"
+	@echo "first into $(VENV) from requirements-dev.lock (about a minute, once)."
 
-# Environments: one virtual environment; the serve set is a subset of the dev set, same pins.
+# Environments: one virtual environment, installed from the hash-pinned locks (`make lock` writes
+# them from the requirements-*.txt); the serve lock is a subset of the dev lock, same pins.
+# pip itself comes from requirements-pip.lock, hash-checked too, before anything else.
+PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes
+
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PIP_INSTALL) -r requirements-pip.lock
 
-$(VENV)/.serve-installed: requirements-serve.txt | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -r requirements-serve.txt
+$(VENV)/.serve-installed: requirements-serve.lock | $(VENV)/bin/python
+	$(PIP_INSTALL) -r requirements-serve.lock
 	@touch $@
 
-$(VENV)/.dev-installed: requirements-serve.txt requirements-train.txt requirements-batch.txt requirements-dev.txt | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+$(VENV)/.dev-installed: requirements-dev.lock | $(VENV)/bin/python
+	$(PIP_INSTALL) -r requirements-dev.lock
 	@touch $@ $(VENV)/.serve-installed $(VENV)/.batch-installed
 
-$(VENV)/.batch-installed: requirements-serve.txt requirements-batch.txt | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -r requirements-batch.txt
+$(VENV)/.batch-installed: requirements-batch.lock | $(VENV)/bin/python
+	$(PIP_INSTALL) -r requirements-batch.lock
 	@touch $@
 
 batch-env: $(VENV)/.batch-installed ## the portfolio-scoring job's environment alone (PySpark; needs Java 17)
 
-serve: $(VENV)/.serve-installed ## serve the API on the committed model at http://$(HOST):$(PORT)
+portfolio: $(VENV)/.batch-installed ## score INPUT (CSV or Parquet) on local Spark into OUTPUT/scored and OUTPUT/rejects
+	$(PY) -m batch score --input $(INPUT) --output $(OUTPUT)
+
+batch-zip: $(VENV)/.batch-installed ## dist/credit_scoring_batch.zip (contract/ + batch/) for spark-submit --py-files
+	$(PY) -m batch package --out dist
+
+portfolio-bench: $(VENV)/.dev-installed ## ROWS applicants: the Spark job vs mlflow spark_udf vs one process -> benchmarks/results/portfolio.json
+	$(PY) -m benchmarks.portfolio --rows $(ROWS)
+
+lock: $(VENV)/.dev-installed ## refresh requirements-*.lock from requirements-*.txt (UPGRADE=1: newest versions)
+	UV=$(VENV)/bin/uv UPGRADE=$(UPGRADE) scripts/lock.sh
+
+serve: $(VENV)/.serve-installed ## serve the API on the committed model at $(URL_SHOWN) (key: $$API_KEY or .api-key)
 	@HOST=$(HOST) PORT=$(PORT) PY=$(PY) scripts/serve.sh
 
 test: $(VENV)/.dev-installed ## run the whole test suite (unit, API, monitoring, notebook, benchmark smoke)
@@ -58,22 +109,21 @@ bench: $(VENV)/.dev-installed ## model-only benchmarks + HTTP load vs the no-op 
 profile: $(VENV)/.dev-installed ## py-spy flamegraphs of the server under load and of the scoring path -> benchmarks/results/*.svg
 	$(PY) -m benchmarks.profile
 
-N ?= 2000
-DRIFT ?= income
-monitor: $(VENV)/.dev-installed ## serve the model, send N applicants (second half shifted by DRIFT), write the drift report to reports/
+monitor: $(VENV)/.dev-installed ## install the dev env, serve the model, send N applicants (second half shifted by DRIFT), drift report in reports/
 	$(PY) -m monitoring demo --n $(N) --drift $(DRIFT) --out reports $(if $(URL),--url $(URL)); test $$? -le 1
 
-INPUT ?= portfolio.parquet
-OUTPUT ?= scored
-portfolio: $(VENV)/.batch-installed ## score INPUT (CSV or Parquet) on local Spark into OUTPUT/scored and OUTPUT/rejects
-	$(PY) -m batch score --input $(INPUT) --output $(OUTPUT)
+# The notebook reads the log folder of the last `make monitor` (monitoring.demo.latest_demo_logs;
+# MONITORING_LOGS=... to choose another) and writes its own report into $(NOTEBOOK_OUT), never over reports/.
+NOTEBOOK_ENV := PYTHONPATH=$(CURDIR) MONITORING_OUT=$${MONITORING_OUT:-$(NOTEBOOK_OUT)}
+notebook: $(VENV)/.dev-installed ## open notebook/monitoring.ipynb in JupyterLab (on the last make monitor's log)
+	$(NOTEBOOK_ENV) $(VENV)/bin/jupyter lab notebook/monitoring.ipynb
 
-batch-zip: $(VENV)/.batch-installed ## dist/credit_scoring_batch.zip (contract/ + batch/) for spark-submit --py-files
-	$(PY) -m batch package --out dist
-
-ROWS ?= 1000000
-portfolio-bench: $(VENV)/.dev-installed ## ROWS applicants: the Spark job vs mlflow spark_udf vs one process -> benchmarks/results/portfolio.json
-	$(PY) -m benchmarks.portfolio --rows $(ROWS)
+notebook-run: $(VENV)/.dev-installed ## execute the notebook into $(NOTEBOOK_OUT)/monitoring.ipynb and .html
+	@mkdir -p $(NOTEBOOK_OUT)
+	$(NOTEBOOK_ENV) $(VENV)/bin/jupyter nbconvert --to notebook --execute notebook/monitoring.ipynb \
+		--ExecutePreprocessor.timeout=600 --output-dir $(NOTEBOOK_OUT) --output monitoring.ipynb
+	$(VENV)/bin/jupyter nbconvert --to html $(NOTEBOOK_OUT)/monitoring.ipynb --output-dir $(NOTEBOOK_OUT)
+	@echo "executed notebook: $(NOTEBOOK_OUT)/monitoring.ipynb, $(NOTEBOOK_OUT)/monitoring.html"
 
 lint: $(VENV)/.dev-installed ## ruff, mypy, hadolint, actionlint, shellcheck
 	$(VENV)/bin/ruff check .

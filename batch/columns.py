@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import ValidationError
 
 from contract.encoding import RowEncoder
 from contract.requests import FieldProblem, RequestInvalid, RequestModels
@@ -65,6 +64,8 @@ class BatchChecker:
         self._requests = requests
         self._encoder = RowEncoder(spec)
         self._levels = {f.name: pa.array(f.levels, pa.string()) for f in spec.features if f.is_categorical}
+        # Every field is validated (protected ones too, as the API does); the model reads its inputs only.
+        self._input_column = {name: index for index, name in enumerate(spec.input_names)}
 
     @property
     def names(self) -> list[str]:
@@ -72,13 +73,15 @@ class BatchChecker:
 
     def check(self, batch: pa.RecordBatch) -> CheckedBatch:
         n = batch.num_rows
-        matrix = np.empty((n, len(self._spec)), dtype=np.float32)
+        matrix = np.empty((n, len(self._input_column)), dtype=np.float32)
         flagged = np.zeros(n, dtype=bool)
         columns: dict[str, _Column] = {}
-        for index, feature in enumerate(self._spec.features):
+        for feature in self._spec.features:
             column = self._read(feature, batch.column(feature.name))
             columns[feature.name] = column
-            matrix[:, index] = column.encoded  # float64 -> float32, as NumPy does for RowEncoder
+            index = self._input_column.get(feature.name)
+            if index is not None:
+                matrix[:, index] = column.encoded  # float64 -> float32, as NumPy does for RowEncoder
             flagged |= column.flagged
         valid = ~flagged
         rejects: list[tuple[int, list[FieldProblem]]] = []
@@ -86,9 +89,9 @@ class BatchChecker:
         for row in np.flatnonzero(flagged).tolist():
             applicant = {name: _value(self._spec[name], column, row, batch) for name, column in columns.items()}
             try:
-                model = self._requests.applicant.model_validate(applicant)
-            except ValidationError as exc:
-                rejects.append((row, RequestInvalid.from_validation_error(exc).problems))
+                model = self._requests.validate_applicant(applicant)
+            except RequestInvalid as invalid:
+                rejects.append((row, invalid.problems))
             else:  # the screen was stricter than the request model: the model has the last word
                 valid[row] = True
                 rescued.append((row, self._encoder.encode_one(model.__dict__)[0]))

@@ -40,6 +40,9 @@ class ModelMetadata:
     """The TreeSHAP tables and feature names `contract.explain.Explainer` reads; empty: no reasons."""
     explanation_proof: dict[str, Any] = field(default_factory=dict)
     """The export's exactness proof of the explainer against LightGBM (rows, max differences)."""
+    examples: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Held-out applicants the model accepts and refuses ("accepted", "refused"), for the docs
+    and GET /example; empty for older artifacts (the spec's example is used instead)."""
     artifact_sha256: str = ""
     """The artifact's identity; empty for artifacts exported before it existed."""
 
@@ -68,6 +71,7 @@ class ModelMetadata:
             "fairness": json.dumps(self.fairness),
             "explainer": json.dumps(self.explainer, separators=(",", ":")),
             "explanation_proof": json.dumps(self.explanation_proof),
+            "examples": json.dumps(self.examples),
         }
 
     @classmethod
@@ -87,6 +91,7 @@ class ModelMetadata:
                 fairness=json.loads(values.get("fairness", "{}")),
                 explainer=json.loads(values.get("explainer", "{}")),
                 explanation_proof=json.loads(values.get("explanation_proof", "{}")),
+                examples=json.loads(values.get("examples", "{}")),
                 artifact_sha256=values.get(ARTIFACT_SHA256_KEY, ""),
             )
         except KeyError as exc:

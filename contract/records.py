@@ -52,6 +52,8 @@ class Decision:
     """Each scored applicant's `application_id` (the desk's own id), when it sent one."""
     challenger: Shadow | None = None
     """The challenger's scores of the same applicants, when one is loaded and answered."""
+    reasons: Sequence[Sequence[Mapping[str, Any]] | None] = ()
+    """Each scored applicant's reasons as the answer gave them (None: it was given none)."""
 
     def records(self) -> Iterator[dict[str, Any]]:
         """The entry's JSON records: one per scored or refused applicant, or one for a rejected call."""
@@ -68,6 +70,7 @@ class Decision:
             positions = self.positions or range(len(self.inputs))
             application_ids = self.application_ids or [None] * len(self.inputs)
             challenger = self.challenger
+            reasons = self.reasons or [None] * len(self.inputs)
             for n, (index, inputs, probability, prediction, application_id) in enumerate(
                 zip(positions, self.inputs, self.probabilities, self.predictions, application_ids, strict=True)
             ):
@@ -92,6 +95,7 @@ class Decision:
                     "prediction": prediction,
                     "threshold": self.threshold,
                     **shadow,
+                    **({"reasons": reasons[n]} if reasons[n] is not None else {}),
                 }
             for index, error, fields in self.refused_items:
                 yield {

@@ -82,6 +82,9 @@ class RequestModels:
     envelope: type[BaseModel]
     max_batch_size: int
     example: dict[str, Any]
+    """The default example: the typical accepted applicant when the artifact has one."""
+    examples: dict[str, dict[str, Any]]
+    """Named examples ("accepted", "refused", or the spec's "example")."""
     batch_example: dict[str, Any]
 
     def parse_applicant(self, body: bytes | str) -> BaseModel:
@@ -91,6 +94,17 @@ class RequestModels:
             pass
         try:
             return self.applicant_checked.model_validate_json(body)
+        except ValidationError as exc:
+            raise RequestInvalid.from_validation_error(exc) from None
+
+    def validate_applicant(self, applicant: Mapping[str, Any]) -> BaseModel:
+        """`parse_applicant` for values already in Python (the batch job's rows): same rules, same words."""
+        try:
+            return self.applicant.model_validate(applicant)
+        except ValidationError:
+            pass
+        try:
+            return self.applicant_checked.model_validate(applicant)
         except ValidationError as exc:
             raise RequestInvalid.from_validation_error(exc) from None
 
@@ -123,7 +137,11 @@ class RequestModels:
         return {**definitions, BATCH_MODEL: schema}
 
 
-def build_request_models(spec: FeatureSpec, max_batch_size: int) -> RequestModels:
+def build_request_models(
+    spec: FeatureSpec, max_batch_size: int, examples: Mapping[str, dict[str, Any]] | None = None
+) -> RequestModels:
+    """The request models of `spec`; `examples` are the artifact's typical accepted and refused
+    applicants (ModelMetadata.examples), shown in the docs; without them, the spec's example."""
     doc = "One applicant's raw application fields (Home Credit names). Absent or null = missing."
     applicant = create_model(  # type: ignore[call-overload]
         APPLICANT_MODEL,
@@ -153,7 +171,8 @@ def build_request_models(spec: FeatureSpec, max_batch_size: int) -> RequestModel
         __doc__=batch_doc,
         applicants=(list[Any], size),
     )
-    example = spec.example()
+    named = dict(examples or {}) or {"example": spec.example()}
+    example = named.get("accepted") or next(iter(named.values()))
     sparse = {**example, **{f.name: None for f in spec.features if f.nullable}}
     return RequestModels(
         applicant=applicant,
@@ -162,7 +181,8 @@ def build_request_models(spec: FeatureSpec, max_batch_size: int) -> RequestModel
         envelope=envelope,
         max_batch_size=max_batch_size,
         example=example,
-        batch_example={"applicants": [example, sparse]},
+        examples=named,
+        batch_example={"applicants": [*named.values(), sparse]},
     )
 
 

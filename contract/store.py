@@ -30,8 +30,10 @@ ENVELOPE_COLUMNS = (
     "challenger_version",
     "challenger_probability",
     "challenger_prediction",
+    "reasons",
 )
-"""Typed columns, in table order; then `inputs` (jsonb)."""
+"""Typed columns, in table order (`reasons` is jsonb: what a refused applicant was told); then
+`inputs` (jsonb)."""
 
 COLUMNS = (*ENVELOPE_COLUMNS, "inputs")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -79,6 +80,20 @@ def resolve_model(model_uri: str) -> tuple[str, str, str]:
         name, ver = name_part.rsplit("/", 1)
         mv = client.get_model_version(name, ver)
     return name, str(mv.version), str(mv.run_id)
+
+
+def typical_examples(
+    applicants: list[dict[str, Any]], probabilities: np.ndarray, threshold: float
+) -> dict[str, dict[str, Any]]:
+    """A typical accepted and a typical refused applicant of the unseen rows: the one at the median
+    probability of each decision, for the docs and GET /example."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for name, mask in (("accepted", probabilities < threshold), ("refused", probabilities >= threshold)):
+        indices = np.flatnonzero(mask)
+        if len(indices):
+            median = np.median(probabilities[indices])
+            chosen[name] = applicants[int(indices[np.argmin(np.abs(probabilities[indices] - median))])]
+    return chosen
 
 
 def export_model(
@@ -155,6 +170,7 @@ def export_model(
         fairness=fairness,
         explainer=payload,
         explanation_proof=explanation.as_dict(),
+        examples=typical_examples(parity_records, actual, threshold),
     )
     onnx.helper.set_model_props(model, metadata.to_onnx_map())
     model.producer_name, model.doc_string = "credit-scoring-api export", f"{name} v{model_version}"

@@ -99,13 +99,18 @@ def _declare_request_schemas(app: FastAPI) -> None:
             return document
         models = loaded.service.requests
         document.setdefault("components", {}).setdefault("schemas", {}).update(models.openapi_components())
-        for path, name, example in (
-            (PREDICT_PATH, APPLICANT_MODEL, models.example),
-            (BATCH_PATH, BATCH_MODEL, models.batch_example),
+        applicant_examples = {
+            name: {"summary": f"a typical {name} applicant" if name != "example" else name, "value": value}
+            for name, value in models.examples.items()
+        }
+        batch_examples = {"batch": {"summary": "several applicants in one call", "value": models.batch_example}}
+        for path, name, examples in (
+            (PREDICT_PATH, APPLICANT_MODEL, applicant_examples),
+            (BATCH_PATH, BATCH_MODEL, batch_examples),
         ):
             content = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]
             content["schema"] = {"$ref": f"#/components/schemas/{name}"}
-            content["example"] = example
+            content["examples"] = examples
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

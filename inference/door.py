@@ -57,7 +57,8 @@ class ScoringDoor:
         service = loaded.service if loaded is not None else None
         client = scope.get("client")
         address = client[0] if client else None
-        answer = await answer_scoring(service, scope["path"], api_key, read_body, context, method, address)
+        query = scope.get("query_string", b"")
+        answer = await answer_scoring(service, scope["path"], api_key, read_body, context, method, address, query)
         await send_answer(send, answer)
 
 

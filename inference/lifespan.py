@@ -16,6 +16,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from contract.explain import Explainer, ExplainerUnavailable
 from contract.requests import build_request_models
 from contract.scorer import ModelLoadError, Scorer
 from inference.challenger import Challenger
@@ -65,13 +66,15 @@ def build_lifespan(settings: Settings | None) -> Callable[[FastAPI], AbstractAsy
         )
         service = ScoringService(
             scorer=scorer,
-            requests=build_request_models(metadata.feature_spec, current.max_batch_size),
+            requests=build_request_models(metadata.feature_spec, current.max_batch_size, metadata.examples),
             keys=keys,
             recorder=recorder,
             metrics=metrics,
             max_body_bytes=current.max_body_bytes,
             max_batch_body_bytes=current.max_batch_body_bytes,
             challenger=challenger,
+            explainer=_load_explainer(scorer),
+            reasons_per_refusal=current.reasons_per_refusal,
         )
         metrics_key = current.metrics_api_key
         app.state.loaded = Loaded(
@@ -102,6 +105,15 @@ def build_lifespan(settings: Settings | None) -> Callable[[FastAPI], AbstractAsy
             logger.info("stopped; decision records written out")
 
     return lifespan
+
+
+def _load_explainer(scorer: Scorer) -> Explainer | None:
+    """The artifact's exact TreeSHAP tables; an artifact exported before them serves without reasons."""
+    try:
+        return Explainer.from_metadata(scorer.metadata)
+    except ExplainerUnavailable as exc:
+        logger.warning("no reasons for refusals: %s", exc)
+        return None
 
 
 def _load_challenger(settings: Settings, champion: Scorer, metrics: Metrics) -> Challenger | None:

@@ -19,6 +19,30 @@ class _Documented(BaseModel):
     model_config = ConfigDict(use_attribute_docstrings=True)
 
 
+class Reason(_Documented):
+    """One factor that pushed this applicant's score towards refusal."""
+
+    feature: str = Field(examples=["ANNUITY_INCOME_RATIO"])
+    """The model feature: a raw field, or one computed from raw fields (a ratio, the pensioner flag)."""
+    fields: list[str] = Field(examples=[["AMT_ANNUITY", "AMT_INCOME_TOTAL"]])
+    """The raw application fields it comes from."""
+    value: float | str | None = Field(examples=[0.241])
+    """The applicant's value (null: not provided)."""
+    contribution: float = Field(gt=0, examples=[0.3127])
+    """Its exact TreeSHAP contribution to the score, in log-odds (larger = more towards refusal)."""
+    text: str = Field(examples=["Annuity is high relative to income"])
+    """The reason in words, as a credit officer could write it in a letter."""
+
+
+class Explanation(_Documented):
+    """The whole attribution (`?explain=true`): base + sum of contributions = the score's log-odds."""
+
+    base_value: float
+    """The model's average log-odds over its training data."""
+    contributions: dict[str, float]
+    """One exact TreeSHAP value per model feature, in log-odds."""
+
+
 class Prediction(_Documented):
     prediction: Literal[0, 1] = Field(examples=[0])
     """The decision at the model's business threshold: 0 = accepted, 1 = refused."""
@@ -29,6 +53,11 @@ class Prediction(_Documented):
     application_id: str | None = Field(default=None, examples=["CE-2026-000123"])
     """The desk's own id for the application, as sent (null when none was sent: the request id
     then identifies the decision)."""
+    reasons: list[Reason] | None = None
+    """For a refused applicant (and any applicant with `?explain=true`): the factors that pushed
+    the score hardest towards refusal, largest first (REASONS_PER_REFUSAL of them at most)."""
+    explanation: Explanation | None = None
+    """With `?explain=true` only: the whole attribution vector."""
 
 
 class PredictionResponse(Prediction):
@@ -63,12 +92,27 @@ class BatchPredictionResponse(_Documented):
 class ModelInfo(_Documented):
     name: str
     version: str
+    """The MLflow registry version it was exported from (a fresh registry restarts at 1)."""
+    artifact_sha256: str
+    """The artifact's identity: a content hash, unlike the registry version it cannot go backwards."""
     mlflow_run_id: str
     threshold: float
-    n_features: int
     created_at: str
+    trained_on: dict[str, Any]
+    """What the model was trained on and when: the synthetic generator and its seed, or the real
+    file's name and SHA-256."""
+    inputs: list[str]
+    """The fields the model reads, in input order."""
+    protected_attributes: list[str]
+    """Fields the API accepts and records but the model never reads (changing one never changes a score)."""
     metrics: dict[str, Any]
     """Held-out metrics recorded at training time."""
+    fairness: dict[str, Any]
+    """Training-time fairness report on the test set: refusal rates and defaulters refused by
+    gender and age band, four-fifths ratios, what leaving the protected attribute out cost,
+    the proxy check."""
+    reasons: bool
+    """Whether refusals carry exact reasons (the artifact carries its TreeSHAP tables)."""
 
 
 class ServiceInfo(_Documented):

@@ -20,11 +20,14 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+from urllib.parse import parse_qs
 
+import numpy as np
 import orjson
 from anyio import to_thread
 
-from contract.names import BATCH_PATH, PREDICT_PATH
+from contract.explain import DEFAULT_REASONS, Explainer
+from contract.names import BATCH_PATH, DECISION_WORDS, PREDICT_PATH
 from contract.records import Decision
 from contract.requests import APPLICATION_ID, RequestInvalid, RequestModels
 from contract.scorer import Scorer
@@ -47,7 +50,6 @@ logger = logging.getLogger(__name__)
 JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 # A decision about a person: no proxy or browser may keep it.
 PRIVATE_JSON = (JSON_CONTENT_TYPE, (b"cache-control", b"no-store"))
-_DECISIONS = ("accepted", "refused")
 
 BodyReader = Callable[[int], Awaitable[bytes]]
 """Reads the request body, refusing (PayloadTooLarge) past the given number of bytes."""
@@ -79,6 +81,10 @@ class Scores(NamedTuple):
     application_ids: Sequence[str | None] = ()
     challenger: ShadowScores | None = None
     """The challenger's scores of the same applicants (record only, never the answer)."""
+    reasons: Sequence[list[dict[str, Any]] | None] = ()
+    """Each applicant's reasons: the refused ones always, the others with `explain=true`."""
+    explanations: Sequence[dict[str, Any]] | None = None
+    """Each applicant's attributions (base value + one per model feature), with `explain=true`."""
     batch_size: int | None = None
     """Applicants in the request, when some were refused on their own."""
     positions: Sequence[int] = ()
@@ -100,9 +106,13 @@ class ScoringService:
         max_body_bytes: int,
         max_batch_body_bytes: int,
         challenger: Challenger | None = None,
+        explainer: Explainer | None = None,
+        reasons_per_refusal: int = DEFAULT_REASONS,
     ) -> None:
         self.scorer = scorer
         self.challenger = challenger
+        self.explainer = explainer
+        self.reasons_per_refusal = reasons_per_refusal
         self.requests = requests
         self.keys = keys
         self.recorder = recorder
@@ -123,10 +133,12 @@ class ScoringService:
         context: RequestContext,
         method: str = "POST",
         client: str | None = None,
+        query: bytes = b"",
     ) -> Answer:
         """The whole answer to one scoring request, already recorded; never raises.
 
-        `client` is the caller's address (ASGI `scope["client"]`), for failed-key throttling."""
+        `client` is the caller's address (ASGI `scope["client"]`), for failed-key throttling;
+        `query` the raw query string (`explain=true` asks for every applicant's attributions)."""
         endpoint = self.endpoints[path]
         request_id = context.request_id
         scores: Scores | None = None
@@ -134,14 +146,15 @@ class ScoringService:
             if method != "POST":
                 raise MethodNotAllowed("Method Not Allowed", headers={"Allow": "POST"})
             self.keys.require("scoring", api_key, client)
+            explain = _wants_explanation(query) if query else False
             body = await read_body(endpoint.max_body_bytes)
             if endpoint.batch:
                 # A full batch holds the GIL for tens of milliseconds (validation, encoding): in a
                 # worker thread the event loop still gets its turn every switch interval.
-                scores = await to_thread.run_sync(self._parse_and_score_batch, body)
+                scores = await to_thread.run_sync(self._parse_and_score_batch, body, explain)
                 payload = self._batch_payload(scores, request_id)
             else:
-                scores = self.score((self.requests.parse_applicant(body).__dict__,))
+                scores = self.score((self.requests.parse_applicant(body).__dict__,), explain)
                 payload = self._single_payload(scores, request_id)
             answer = Answer(200, PRIVATE_JSON, payload)
             error = None
@@ -154,8 +167,10 @@ class ScoringService:
         self._observe(endpoint, answer.status, context, scores, error)
         return answer
 
-    def score(self, applicants: Sequence[dict[str, Any]]) -> Scores:
-        """Validated applicants -> float32 rows in spec order -> one model call -> decisions.
+    def score(self, applicants: Sequence[dict[str, Any]], explain: bool = False) -> Scores:
+        """Validated applicants -> float32 rows in spec order -> one model call -> decisions,
+        with the reasons of every refusal (of every applicant, and their attributions, when
+        `explain`).
 
         Each applicant's `application_id` (not a model input) is taken out of its inputs."""
         application_ids = [applicant.pop(APPLICATION_ID, None) for applicant in applicants]
@@ -166,9 +181,31 @@ class ScoringService:
         threshold = self.threshold
         predictions = [int(p >= threshold) for p in probabilities]
         shadow = self.challenger.shadow(rows, applicants) if self.challenger is not None else None
-        return Scores(applicants, probabilities, predictions, model_latency, application_ids, shadow)
+        reasons, explanations = self._explain(rows, predictions, explain)
+        return Scores(
+            applicants, probabilities, predictions, model_latency, application_ids, shadow, reasons, explanations
+        )
 
-    def _parse_and_score_batch(self, body: bytes) -> Scores:
+    def _explain(
+        self, rows: np.ndarray, predictions: list[int], explain: bool
+    ) -> tuple[list[list[dict[str, Any]] | None], list[dict[str, Any]] | None]:
+        """Reasons per applicant (None for an accepted one unless `explain`), and the attributions."""
+        explainer = self.explainer
+        if explainer is None:
+            return [None] * len(predictions), None
+        k = self.reasons_per_refusal
+        if explain:
+            base, contributions = explainer.explain(rows)
+            every = explainer.reasons(rows, contributions, k)
+            return list(every), [explainer.attribution(row) for row in contributions]
+        refused = [i for i, prediction in enumerate(predictions) if prediction]
+        reasons: list[list[dict[str, Any]] | None] = [None] * len(predictions)
+        if refused:
+            for i, given in zip(refused, explainer.explain_reasons(rows[refused], k), strict=True):
+                reasons[i] = given
+        return reasons, None
+
+    def _parse_and_score_batch(self, body: bytes, explain: bool = False) -> Scores:
         parsed = self.requests.parse_batch(body)
         valid: list[tuple[int, dict[str, Any]]] = []
         refused: list[tuple[int, InvalidInput]] = []
@@ -177,7 +214,7 @@ class ScoringService:
                 refused.append((i, InvalidInput.from_problems(item)))
             else:
                 valid.append((i, item.__dict__))
-        scores = self.score([applicant for _, applicant in valid]) if valid else Scores((), [], [], 0.0)
+        scores = self.score([applicant for _, applicant in valid], explain) if valid else Scores((), [], [], 0.0)
         if not refused:
             return scores
         return scores._replace(batch_size=len(parsed), positions=[i for i, _ in valid], refused=refused)
@@ -185,7 +222,7 @@ class ScoringService:
     def _single_payload(self, scores: Scores, request_id: str) -> bytes:
         return orjson.dumps(
             {
-                **_result(scores.probabilities[0], scores.predictions[0], scores.application_ids[0]),
+                **_result(scores, 0),
                 "threshold": self.threshold,
                 "model_version": self.model_version,
                 "request_id": request_id,
@@ -193,10 +230,7 @@ class ScoringService:
         )
 
     def _batch_payload(self, scores: Scores, request_id: str) -> bytes:
-        results = [
-            _result(p, d, i)
-            for p, d, i in zip(scores.probabilities, scores.predictions, scores.application_ids, strict=True)
-        ]
+        results = [_result(scores, n) for n in range(len(scores.probabilities))]
         if scores.refused:  # each refused applicant's problems at its own place
             by_position = dict(zip(scores.positions, results, strict=True))
             by_position |= {i: _item_error(error) for i, error in scores.refused}
@@ -238,6 +272,7 @@ class ScoringService:
                 predictions=scores.predictions if scores is not None else (),
                 application_ids=scores.application_ids if scores is not None else (),
                 challenger=scores.challenger if scores is not None else None,
+                reasons=scores.reasons if scores is not None else (),
                 error=error.kind if error is not None else None,
                 error_fields=error.field_names() if error is not None else (),
                 batch_size=scores.batch_size if scores is not None else None,
@@ -247,14 +282,26 @@ class ScoringService:
         )
 
 
-def _result(probability: float, prediction: int, application_id: str | None) -> dict[str, Any]:
-    """One applicant's result, the same in a single answer and in each batch item."""
-    return {
+def _result(scores: Scores, n: int) -> dict[str, Any]:
+    """Applicant n's result, the same in a single answer and in each batch item."""
+    prediction = scores.predictions[n]
+    result = {
         "prediction": prediction,
-        "probability": probability,
-        "decision": _DECISIONS[prediction],
-        "application_id": application_id,
+        "probability": scores.probabilities[n],
+        "decision": DECISION_WORDS[prediction],
+        "application_id": scores.application_ids[n],
     }
+    reasons = scores.reasons[n] if scores.reasons else None
+    if reasons is not None:
+        result["reasons"] = reasons
+    if scores.explanations is not None:
+        result["explanation"] = scores.explanations[n]
+    return result
+
+
+def _wants_explanation(query: bytes) -> bool:
+    values = parse_qs(query.decode("latin-1")).get("explain", [])
+    return any(value.lower() in ("true", "1", "yes") for value in values)
 
 
 def _item_error(error: InvalidInput) -> dict[str, Any]:
@@ -282,8 +329,9 @@ async def answer_scoring(
     context: RequestContext,
     method: str = "POST",
     client: str | None = None,
+    query: bytes = b"",
 ) -> Answer:
     """What every door calls: the service's answer, or 503 while there is no service."""
     if service is None:
         return error_answer(_NOT_READY, context.request_id)
-    return await service.answer(path, api_key, read_body, context, method, client)
+    return await service.answer(path, api_key, read_body, context, method, client, query)

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contract.explain import DEFAULT_REASONS, MAX_REASONS
 from contract.names import DEFAULT_MODEL_PATH
 
 _CONFIG = SettingsConfigDict(
@@ -112,6 +113,10 @@ class Settings(DecisionStoreSettings):
     max_batch_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     """MAX_BATCH_BODY_BYTES: largest POST /predict/batch body (1000 full applicants are about
     3.5 MB; more: 413)."""
+
+    reasons_per_refusal: int = Field(default=DEFAULT_REASONS, ge=1, le=MAX_REASONS)
+    """REASONS_PER_REFUSAL: how many reasons a refused applicant's result carries (1 to 10): the
+    factors that pushed the score hardest towards refusal, largest first."""
 
     fast_door: bool = True
     """FAST_DOOR: answer the scoring endpoints through the lean ASGI door (`inference.door`).

@@ -494,10 +494,9 @@ def run_simulate_command(args: argparse.Namespace) -> int:
 def run_demo_command(args: argparse.Namespace) -> int:
     import contextlib
     import random
-    import time
 
     from monitoring.artifacts import load_feature_spec
-    from monitoring.demo import new_api_key, running_api
+    from monitoring.demo import new_api_key, new_demo_logs, running_api
     from monitoring.simulate import combine, simulate
 
     try:
@@ -517,7 +516,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
         api: Any = contextlib.nullcontext(args.url)
     else:
         api_key = new_api_key()
-        logs = args.logs or Path("logs") / time.strftime("demo-%Y%m%d-%H%M%S")
+        logs = args.logs or new_demo_logs(Path.cwd())
         api = running_api(args.model, logs, api_key)
     spec = load_feature_spec(args.model)
     with api as url:

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,18 @@ from pathlib import Path
 from monitoring.simulate import wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
+DEMO_LOGS = "demo-%Y%m%d-%H%M%S"
+"""Log folder of each `make monitor` run, under logs/: one window per run, never mixed with others."""
+
+
+def new_demo_logs(root: Path = ROOT) -> Path:
+    return root / "logs" / time.strftime(DEMO_LOGS)
+
+
+def latest_demo_logs(root: Path = ROOT) -> Path | None:
+    """The log folder of the last `make monitor` run (names sort by time), None before the first."""
+    runs = sorted(p for p in (root / "logs").glob("demo-*") if p.is_dir())
+    return runs[-1] if runs else None
 
 
 def free_port() -> int:

@@ -15,13 +15,17 @@ from typing import Any
 
 import pandas as pd
 
+from monitoring import summary_page
 from monitoring.artifacts import DEFAULT_MODEL, PREDICTION, load_feature_spec, load_reference
-from monitoring.drift import DriftConfig, DriftResult, run_drift
+from monitoring.drift import DriftConfig, DriftResult, details_snapshot, run_drift
 from monitoring.groups import refusal_by_group
 from monitoring.logs import PredictionLog, load_decisions
 from monitoring.performance import traffic_summary
 
 HTML_NAME = "drift_report.html"
+"""The page to open (and mail): verdict first, tens of kB (`monitoring.summary_page`)."""
+DETAILS_NAME = "drift_details.html"
+"""Evidently's report on the drifted columns and the score only (its JavaScript alone is 3.7 MB)."""
 SUMMARY_NAME = "drift_summary.json"
 GROUP_WINDOW = "1D"
 """Time window of the refusal rates by group in the summary."""
@@ -38,6 +42,7 @@ class MonitoringReport:
     drift: DriftResult
     summary: dict[str, Any]
     html_path: Path | None = None
+    details_path: Path | None = None
     summary_path: Path | None = None
 
 
@@ -54,7 +59,12 @@ def build_report(
     until: datetime | None = None,
 ) -> MonitoringReport:
     """Read the decisions of the window (JSONL `logs`, or PostgreSQL `db`) and the reference, run
-    the drift report, and write both files to `out_dir`."""
+    the drift report, and write its files to `out_dir`.
+
+    drift_report.html (the verdict page, which names the window and source it covers),
+    drift_summary.json and, when a column or the score was tested in detail, drift_details.html
+    (Evidently's figures for those only).
+    """
     spec = load_feature_spec(model)
     log = load_decisions(spec, logs=logs, db=db, since=since, until=until)
     if log.predictions.empty:
@@ -84,7 +94,12 @@ def build_report(
         out.mkdir(parents=True, exist_ok=True)
         report.html_path = out / HTML_NAME
         report.summary_path = out / SUMMARY_NAME
-        drift.save_html(str(report.html_path))
+        details = details_snapshot(reference_frame, log.predictions, spec, summary) if detailed else None
+        (out / DETAILS_NAME).unlink(missing_ok=True)  # never a stale one beside a new verdict
+        if details is not None:
+            report.details_path = out / DETAILS_NAME
+            details.save_html(str(report.details_path))
+        report.html_path.write_text(summary_page.render(summary, DETAILS_NAME if details is not None else None))
         _label_html(report.html_path, f"Decisions from {log.source}, {log.window.describe()} (UTC)")
         report.summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     return report

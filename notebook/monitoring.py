@@ -29,14 +29,16 @@
 #   and the challenger against the champion on the same applicants.
 # - **Refusal rate by group**: gender and age band per time window (`monitoring.groups`).
 #
+# Run it with `make notebook` (JupyterLab) or `make notebook-run` (executed into
+# `reports/notebook/monitoring.ipynb` and `.html`), after `make monitor` has produced a log.
 # Inputs, from environment variables (defaults: the repository's own folders):
-# `MONITORING_LOGS` (prediction log folder, default `logs/`) or `MONITORING_DB` (a PostgreSQL
-# decision store URL, e.g. `$DATABASE_URL`: read instead of the folder), `MONITORING_SINCE` /
-# `MONITORING_UNTIL` (ISO 8601 window, UTC, open by default), `MONITORING_REFERENCE`
-# (default `models/reference_sample.parquet`), `MONITORING_MODEL` (default
-# `models/credit_scoring.onnx`) and `MONITORING_OUT` (report folder, default `reports/`).
-# To produce logs: start the API (`make serve`) and send traffic with
-# `python -m monitoring simulate --n 2000` (add `--drift income` for a shifted population).
+# `MONITORING_LOGS` (prediction log folder; default: the folder of the last `make monitor`,
+# `logs/demo-<time>/`, the very window its report in `reports/` describes, else `logs/`) or
+# `MONITORING_DB` (a PostgreSQL decision store URL, e.g. `$DATABASE_URL`: read instead of the
+# folder), `MONITORING_SINCE` / `MONITORING_UNTIL` (ISO 8601 window, UTC, open by default),
+# `MONITORING_REFERENCE` (default `models/reference_sample.parquet`), `MONITORING_MODEL`
+# (default `models/credit_scoring.onnx`) and `MONITORING_OUT` (the notebook's own report
+# folder, default `reports/notebook/`: never `reports/`, which is `make monitor`'s).
 
 # %%
 import os
@@ -52,15 +54,16 @@ ROOT = Path.cwd() if (Path.cwd() / "monitoring").is_dir() else Path.cwd().parent
 sys.path.insert(0, str(ROOT))
 
 from monitoring.artifacts import load_feature_spec, load_reference  # noqa: E402
+from monitoring.demo import latest_demo_logs  # noqa: E402
 from monitoring.drift import drift_by_window  # noqa: E402
 from monitoring.logs import load_decisions, parse_time  # noqa: E402
 from monitoring.performance import latency_over_time, traffic_summary  # noqa: E402
 from monitoring.report import build_report  # noqa: E402
 
-LOGS = Path(os.environ.get("MONITORING_LOGS", ROOT / "logs"))
+LOGS = Path(os.environ.get("MONITORING_LOGS") or latest_demo_logs(ROOT) or ROOT / "logs")
 REFERENCE = Path(os.environ.get("MONITORING_REFERENCE", ROOT / "models" / "reference_sample.parquet"))
 MODEL = Path(os.environ.get("MONITORING_MODEL", ROOT / "models" / "credit_scoring.onnx"))
-OUT = Path(os.environ.get("MONITORING_OUT", ROOT / "reports"))
+OUT = Path(os.environ.get("MONITORING_OUT") or ROOT / "reports" / "notebook")
 DB = os.environ.get("MONITORING_DB") or None
 SINCE = parse_time(os.environ["MONITORING_SINCE"]) if os.environ.get("MONITORING_SINCE") else None
 UNTIL = parse_time(os.environ["MONITORING_UNTIL"]) if os.environ.get("MONITORING_UNTIL") else None
@@ -261,8 +264,9 @@ windows = drift_by_window(reference, predictions, spec, windows=4, min_rows=200)
 display(windows)
 
 # %% [markdown]
-# The Evidently report itself (self-contained HTML, open it in a browser) holds the per-column
-# distributions and test details: see `reports/drift_report.html`.
+# The report page (`drift_report.html` in the output folder above: verdict, drifted columns,
+# every column by drift) links to Evidently's figures for the drifted columns
+# (`drift_details.html`); both are self-contained and open offline.
 
 # %% [markdown]
 # ## Model performance

@@ -59,7 +59,7 @@ def targets(api_url: str, reports: Path, benchmarks: Path) -> list[Target]:
         url = api_url + path
         found.append(Target(name, url) if _reachable(url) else Target(name, None, f"{url} does not answer"))
     for name, folder, pattern in (
-        ("drift-report", reports, "*.html"),
+        ("drift-report", reports, "drift_report.html"),  # the verdict page, not Evidently's details
         ("flamegraph", benchmarks, "*.svg"),
     ):
         newest = _newest(folder, pattern)

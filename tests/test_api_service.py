@@ -21,12 +21,23 @@ def test_root_describes_service_and_model(client: TestClient, metadata: ModelMet
     assert info["model"] == {
         "name": metadata.model_name,
         "version": metadata.model_version,
+        "artifact_sha256": metadata.artifact_sha256,
         "mlflow_run_id": metadata.mlflow_run_id,
         "threshold": metadata.threshold,
-        "n_features": len(metadata.feature_spec),
         "created_at": metadata.created_at,
+        "trained_on": metadata.training_data,
+        "inputs": metadata.model_inputs,
+        "protected_attributes": ["CODE_GENDER"],
         "metrics": metadata.metrics,
+        "fairness": metadata.fairness,
+        "reasons": True,
     }
+    model = info["model"]
+    assert "CODE_GENDER" not in model["inputs"] and len(model["inputs"]) == 119
+    assert model["trained_on"]["kind"] == "synthetic" and model["trained_on"]["seed"] == 42
+    assert model["trained_on"]["trained_at"]
+    assert len(model["artifact_sha256"]) == 64
+    assert {"groups", "four_fifths", "cost_of_dropping", "proxy"} <= set(model["fairness"])
     assert info["limits"]["max_batch_size"] == 1000
 
 
@@ -142,3 +153,26 @@ def test_openapi_before_start_up_shows_a_generic_body(app: FastAPI) -> None:
     body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"]["type"] == "object"
     assert "Applicant" not in document["components"]["schemas"]
+
+
+def test_the_examples_are_a_typical_accepted_and_a_typical_refused_applicant(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    accepted = client.get("/example").json()
+    refused = client.get("/example", params={"decision": "refused"}).json()
+    assert client.post("/predict", json=accepted, headers=auth).json()["decision"] == "accepted"
+    assert client.post("/predict", json=refused, headers=auth).json()["decision"] == "refused"
+    assert client.get("/example", params={"decision": "maybe"}).status_code == 422
+    document = client.get("/openapi.json").json()
+    content = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert set(content["examples"]) == {"accepted", "refused"}
+    for name, example in content["examples"].items():
+        assert client.post("/predict", json=example["value"], headers=auth).json()["decision"] == name
+    batch = document["paths"]["/predict/batch"]["post"]["requestBody"]["content"]["application/json"]
+    decisions = [
+        p["decision"]
+        for p in client.post("/predict/batch", json=batch["examples"]["batch"]["value"], headers=auth).json()[
+            "predictions"
+        ]
+    ]
+    assert decisions[:2] == ["accepted", "refused"]

@@ -33,6 +33,8 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 WORKFLOW = ROOT / ".github" / "workflows" / "cicd.yml"
 RENDER = ROOT / "render.yaml"
+# First-party packages the service imports: the image copies exactly these (checked below).
+SERVING_PACKAGES = {"inference/", "contract/"}
 DEPLOY_SCRIPT = ROOT / "scripts" / "deploy_render.sh"
 
 
@@ -140,22 +142,23 @@ def test_base_image_is_a_pinned_python_311_slim_patch_tag() -> None:
 def test_builder_installs_only_the_serve_requirements_from_wheels_without_cache() -> None:
     _, stages = _dockerfile()
     text = DOCKERFILE.read_text()
-    assert not re.search(r"requirements-(dev|train)", text), "the image is built from requirements-serve.txt only"
+    assert not re.search(r"requirements-(dev|train)", text), "the image is built from requirements-serve.lock only"
     installs = [a for s in stages for a in s.args("RUN") if "pip install" in a]
     assert installs, "no pip install found"
     for command in installs:
         assert "--no-cache-dir" in command
-        assert re.findall(r"-r\s+(\S+)", command) == ["/tmp/requirements-serve.txt"], command
+        assert re.findall(r"-r\s+(\S+)", command) == ["/tmp/requirements-serve.lock"], command
+        assert "--require-hashes" in command, "every file checked against the lock's sha256"
         assert "--only-binary=:all:" in command, "wheels only: no compiler in any stage"
 
 
-def test_runtime_stage_copies_only_the_venv_inference_and_the_model() -> None:
+def test_runtime_stage_copies_only_the_venv_the_serving_code_and_the_model() -> None:
     _, stages = _dockerfile()
     named = {s.name: s for s in stages}
     builder, runtime = named["builder"], named["runtime"]
     for stage in stages:
         assert not stage.args("ADD"), "ADD fetches and unpacks implicitly: use COPY"
-    assert [a.split()[0] for a in builder.args("COPY")] == ["requirements-serve.txt"]
+    assert [a.split()[0] for a in builder.args("COPY")] == ["requirements-serve.lock"]
     sources = []
     for arg in runtime.args("COPY"):
         words = [w for w in arg.split() if not w.startswith("--chown") and not w.startswith("--chmod")]
@@ -165,8 +168,8 @@ def test_runtime_stage_copies_only_the_venv_inference_and_the_model() -> None:
         sources.extend(words[:-1])
     assert sources, "runtime stage copies nothing from the context"
     for source in sources:
-        assert source == "inference/" or source.startswith("models/"), f"unexpected COPY source {source}"
-    assert "inference/" in sources and "models/credit_scoring.onnx" in sources
+        assert source in SERVING_PACKAGES or source.startswith("models/"), f"unexpected COPY source {source}"
+    assert SERVING_PACKAGES <= set(sources) and "models/credit_scoring.onnx" in sources
     runtime_runs = " ".join(runtime.args("RUN"))
     assert not re.search(r"apt-get|gcc|build-essential|pip install", runtime_runs)
 
@@ -204,6 +207,35 @@ def test_runtime_stage_runs_unprivileged_with_healthcheck_and_exec_form_cmd() ->
     assert env.get("PORT") == "8000" and env.get("HOST") == "0.0.0.0"
     assert not any(re.search(r"KEY|SECRET|TOKEN|PASSWORD", k) for k in env), "no secrets baked into the image"
     assert not any(re.search(r"KEY|SECRET|TOKEN|PASSWORD", a) for s in stages for a in s.args("ARG"))
+
+
+def test_the_image_copies_every_first_party_package_serving_imports() -> None:
+    """A package inference/ imports but the image lacks is an ImportError at the container's start."""
+    first_party = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
+    imported = set()
+    for path in (ROOT / "inference").rglob("*.py"):
+        for line in path.read_text().splitlines():
+            match = re.match(r"\s*(?:from|import)\s+(\w+)", line)
+            if match and match.group(1) in first_party:
+                imported.add(match.group(1) + "/")
+    assert "contract/" in imported, "the scan finds nothing: inference imports contract"
+    assert imported == SERVING_PACKAGES, f"serving imports {sorted(imported)}; the image copies {SERVING_PACKAGES}"
+
+
+def test_no_syntax_directive_so_buildkit_downloads_no_frontend_image() -> None:
+    first_lines = DOCKERFILE.read_text().splitlines()[:5]
+    assert not [line for line in first_lines if re.match(r"#\s*syntax\s*=", line, re.IGNORECASE)]
+
+
+def test_runtime_user_has_a_writable_home_for_onnxruntime() -> None:
+    """onnxruntime 1.32 keeps its device id in $HOME/.cache and warns at every start without it."""
+    runtime = _dockerfile()[1][-1]
+    (useradd,) = [a for a in runtime.args("RUN") if "useradd" in a]
+    home = re.search(r"--home-dir\s+(\S+)", useradd)
+    assert home and "--create-home" in useradd and home.group(1) != "/nonexistent", useradd
+    assert _env(runtime).get("HOME") == home.group(1)
+    # Created by useradd as the user's own folder, before USER drops root.
+    assert re.search(r"--uid\s+10001", useradd) and runtime.args("USER")[-1].startswith("10001")
 
 
 # ---------------------------------------------------------------------------------- .dockerignore
@@ -269,13 +301,18 @@ def _in_context(path: str) -> bool:
         "models/reference_sample.parquet",
         "inference/__pycache__/app.cpython-311.pyc",
         "inference/.env",
+        "requirements-serve.txt",
+        "requirements-dev.lock",
+        ".api-key",
     ],
 )
 def test_dockerignore_keeps_out(path: str) -> None:
     assert not _in_context(path)
 
 
-@pytest.mark.parametrize("path", ["requirements-serve.txt", "inference/app.py", "models/credit_scoring.onnx"])
+@pytest.mark.parametrize(
+    "path", ["requirements-serve.lock", "inference/app.py", "contract/spec.py", "models/credit_scoring.onnx"]
+)
 def test_dockerignore_lets_in(path: str) -> None:
     assert _in_context(path)
 
@@ -647,3 +684,10 @@ def test_start_command_honours_the_container_environment_and_stops_on_sigterm(
     assert code in (0, -signal.SIGTERM), output.read_text()
     records = [line for path in logs.glob("predictions-*.jsonl") for line in path.read_text().splitlines()]
     assert len(records) == 4, "the prediction log was not flushed on SIGTERM"
+
+
+def test_ci_installs_from_the_locks_and_smoke_tests_the_telemetry_fix(workflow: dict[str, Any]) -> None:
+    setup = next(s for s in _steps(workflow["jobs"]["test"]) if s.get("uses", "").startswith("actions/setup-python@"))
+    assert setup["with"]["cache-dependency-path"] == "requirements-*.lock"
+    smoke = next(s for s in _steps(workflow["jobs"]["build"]) if s.get("name") == "Smoke test the image")
+    assert 'grep -F "Failed to persist telemetry"' in smoke["run"]

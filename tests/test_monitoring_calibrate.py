@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from monitoring.calibrate import TUNED, rates_table, to_markdown
+from monitoring.calibrate import GOAL, MEASURED_SHIFTS, TUNED, goal_lines, rates_table, to_markdown
 
 
 def _results() -> pd.DataFrame:
@@ -49,3 +49,31 @@ def test_markdown_names_the_command_and_the_rates() -> None:
     assert "false alarms 1/10 undrifted windows (10.0%)" in text
     assert "detection 80% at worst (missing, 300 rows)" in text
     assert "| 300 | none | 10 | **10%** |" in text
+
+
+def _goal_results(detected: int, windows: int, alarms: int) -> pd.DataFrame:
+    rows = []
+    for shift, flags in {
+        "income x1.1": [True] * detected + [False] * (windows - detected),
+        "none": [True] * alarms + [False] * (windows - alarms),
+    }.items():
+        for k, flagged in enumerate(flags):
+            rows.append({"config": TUNED, "size": 1000, "shift": shift, "seed": k, "flagged": flagged})
+    return pd.DataFrame(rows)
+
+
+def test_the_goal_is_said_plainly_met_or_not() -> None:
+    (met,) = goal_lines(_goal_results(detected=58, windows=60, alarms=1))
+    assert "): met.**" in met and "Detected in 58/60 windows (97%" in met and "false alarms in 1/60" in met
+    (missed,) = goal_lines(_goal_results(detected=54, windows=60, alarms=0))  # 90% < 95%
+    assert "NOT met" in missed
+    (noisy,) = goal_lines(_goal_results(detected=60, windows=60, alarms=6))  # 10% false alarms > 5%
+    assert "NOT met" in noisy
+    (unmeasured,) = goal_lines(_goal_results(60, 60, 0).assign(size=300))
+    assert unmeasured.startswith("Goal not measured")
+
+
+def test_the_measured_shifts_include_the_small_income_shifts() -> None:
+    factors = {name: shift.income_factor for name, shift in MEASURED_SHIFTS.items()}
+    assert {factors["income x1.05"], factors["income x1.1"], factors["income x1.2"]} == {1.05, 1.1, 1.2}
+    assert factors["none"] == 1.0 and GOAL.shift in MEASURED_SHIFTS

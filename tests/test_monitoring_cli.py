@@ -95,7 +95,9 @@ def test_no_drift_exits_0_and_writes_both_files(tmp_path: Path, reference: Path,
     assert _drift(logs, reference, tmp_path / "out") == EXIT_OK
     summary = json.loads((tmp_path / "out" / "drift_summary.json").read_text())
     assert summary["drift_detected"] is False
-    assert (tmp_path / "out" / "drift_report.html").stat().st_size > 10_000
+    page = (tmp_path / "out" / "drift_report.html").read_text()
+    assert "<strong>No drift detected in 120 input columns" in page
+    assert not (tmp_path / "out" / "drift_details.html").exists()  # --quick: no per-column figures
     traffic = summary["traffic"]
     assert traffic["requests"] == 601 and traffic["scored_applicants"] == 600
     assert traffic["error_rate"] == pytest.approx(1 / 601, abs=1e-6)
@@ -174,3 +176,41 @@ def test_monitoring_stays_out_of_the_serving_image() -> None:
     for module in (root / "inference").rglob("*.py"):
         text = module.read_text()
         assert "import monitoring" not in text and "from monitoring" not in text, module
+
+
+@pytest.mark.slow
+def test_the_report_says_its_verdict_first_sorted_rounded_and_small(tmp_path: Path, reference: Path) -> None:
+    """The page a reader opens: verdict, then the drifted column with its numbers, then all columns by drift."""
+    logs = _write_log(tmp_path / "logs", 1000, seed=3, shift="income")
+    out = tmp_path / "out"
+    code = main(["drift", "--logs", str(logs), "--reference", str(reference), "--model", NO_MODEL, "--out", str(out)])
+    assert code == EXIT_DRIFT
+    page = (out / "drift_report.html").read_text()
+    summary = json.loads((out / "drift_summary.json").read_text())
+
+    verdict = page.index("<strong>Drift detected: 1 of 120 input columns drifted (AMT_INCOME_TOTAL)")
+    drifted_table = page.index("<h2>Drifted columns</h2>")
+    every_column = page.index("<h2>Every column, most drifted first</h2>")
+    assert verdict < drifted_table < every_column
+    (income,) = summary["drifted_columns"]
+    assert income["column"] == "AMT_INCOME_TOTAL" and income["method"] == "ks_mannwhitney"
+    assert income["current"]["median"] > income["reference"]["median"] * 1.2  # the x1.3 shift, in the numbers
+    row = re.search(r'<tr class="drifted"><td>AMT_INCOME_TOTAL</td><td>ks_mannwhitney</td><td class="n">([^<]+)</td>'
+                    r"<td>mean ([\d,]+), median", page[drifted_table:every_column])  # fmt: skip
+    assert row, page[drifted_table:every_column]
+    assert re.fullmatch(r"\d(\.\d)?e-\d+|< 1e-300", row.group(1)), "p-values to 2 significant digits"
+
+    listed = re.findall(r"<tr(?: class=drifted)?><td>(\w+)</td><td>(?:numeric|categorical)</td>", page[every_column:])
+    assert len(listed) == 120 and listed[0] == "AMT_INCOME_TOTAL"
+    scores = [c["score"] for c in summary["columns"]]
+    assert [c["column"] for c in summary["columns"]] == listed
+    assert scores == sorted(scores), "the column table is sorted by drift, strongest first"
+    assert not re.search(r"\d\.\d{6,}", page), "no unrounded number in what people read"
+
+    # Small enough to mail: the page is tens of kB; Evidently's figures, drifted columns and score
+    # only, sit beside it (its JavaScript bundle alone is 3.7 MB; all 120 columns made 10.9 MB).
+    assert len(page.encode()) < 60_000
+    assert (out / "drift_details.html").stat().st_size < 5_000_000
+    assert 'href="drift_details.html"' in page
+    details = (out / "drift_details.html").read_text()
+    assert "AMT_INCOME_TOTAL" in details and "NAME_EDUCATION_TYPE" not in details

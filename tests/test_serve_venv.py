@@ -1,7 +1,10 @@
-"""requirements-serve.txt alone runs the service: a fresh venv, that file, uvicorn, one prediction.
+"""requirements-serve.lock alone runs the service: a fresh venv, that lock, uvicorn, one prediction.
 
-This is the serving image's promise (no pandas, scikit-learn, LightGBM or MLflow) checked
-without Docker. pip reuses its cache, so a rerun takes seconds plus the venv's creation.
+This is the serving image's promise (no pandas, scikit-learn, LightGBM or MLflow; every file
+checked against the lock's sha256, wheels only, as the Dockerfile installs it) checked without
+Docker. pip reuses its cache, so a rerun takes seconds plus the venv's creation. The server runs
+with a writable HOME, as the image's user has: onnxruntime then starts without its telemetry
+warning (shown first to appear with an unwritable HOME, so the check can fail).
 """
 
 from __future__ import annotations
@@ -16,18 +19,21 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINING_ONLY = ("pandas", "sklearn", "lightgbm", "mlflow", "pyarrow", "onnx", "evidently")
+TELEMETRY_WARNING = "Failed to persist telemetry device ID"
 
 
 @pytest.mark.slow
-def test_serve_requirements_alone_run_the_service(
-    tmp_path: Path, serve: Callable, example: dict, api_keys: tuple[str, ...]
+def test_serve_lock_alone_runs_the_service(
+    tmp_path: Path, serve: Callable, example: dict, api_keys: tuple[str, ...], model_path: Path
 ) -> None:
     venv = tmp_path / "serve-venv"
     python = venv / "bin" / "python"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--require-hashes"]
+    bootstrap = subprocess.run([*pip, "-r", str(REPO / "requirements-pip.lock")], capture_output=True, text=True)
+    assert bootstrap.returncode == 0, bootstrap.stderr[-3000:]  # pip itself first, as the Makefile does
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "-r", str(REPO / "requirements-serve.txt")],
+        [*pip, "--only-binary=:all:", "-r", str(REPO / "requirements-serve.lock")],
         capture_output=True, text=True,
     )  # fmt: skip
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
@@ -36,10 +42,19 @@ def test_serve_requirements_alone_run_the_service(
     present = subprocess.run([str(python), "-c", probe, *TRAINING_ONLY], capture_output=True, text=True, check=True)
     assert present.stdout.strip() == "", f"training-only packages in the serving set: {present.stdout}"
 
-    server = serve(python=str(python))
+    load = f"import onnxruntime as o; o.InferenceSession({str(model_path)!r}, providers=['CPUExecutionProvider'])"
+    unwritable = subprocess.run(
+        [str(python), "-c", load], env={"PATH": "/usr/bin:/bin", "HOME": "/dev/null"}, capture_output=True, text=True
+    )
+    assert unwritable.returncode == 0 and TELEMETRY_WARNING in unwritable.stderr, unwritable.stderr
+
+    home = tmp_path / "home"  # the image's /home/app: the runtime user's own, writable
+    home.mkdir()
+    server = serve(python=str(python), HOME=str(home))
     response = httpx.post(f"{server.base_url}/predict", json=example, headers={"x-api-key": api_keys[0]}, timeout=30)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["prediction"] in (0, 1)
     assert 0.0 <= body["probability"] <= 1.0
     assert server.stop() in (0, -15)
+    assert TELEMETRY_WARNING not in server.output(), server.output()

@@ -72,6 +72,7 @@ _COLUMN_VALUES = {
     "challenger_version": "r->>'challenger_version'",
     "challenger_probability": "(r->>'challenger_probability')::double precision",
     "challenger_prediction": "(r->>'challenger_prediction')::smallint",
+    "reasons": "r->'reasons'",
 }
 _INSERT = (
     f"INSERT INTO {TABLE} ({', '.join(ENVELOPE_COLUMNS)}, inputs) "

@@ -8,7 +8,7 @@ behind a gateway if even that must stay internal.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -56,11 +56,16 @@ def _model_info(meta: ModelMetadata) -> ModelInfo:
     return ModelInfo(
         name=meta.model_name,
         version=meta.model_version,
+        artifact_sha256=meta.artifact_sha256,
         mlflow_run_id=meta.mlflow_run_id,
         threshold=meta.threshold,
-        n_features=len(meta.feature_spec),
         created_at=meta.created_at,
+        trained_on=meta.training_data,
+        inputs=meta.model_inputs,
+        protected_attributes=meta.protected_attributes,
         metrics=meta.metrics,
+        fairness=meta.fairness,
+        reasons=bool(meta.explainer),
     )
 
 
@@ -82,11 +87,16 @@ async def ready(loaded: LoadedDep) -> Readiness:
 @router.get(
     EXAMPLE_PATH,
     summary="A valid example applicant (the body of POST /predict)",
-    responses={503: {"model": ErrorResponse, "description": "The model is not loaded"}},
+    responses={
+        422: {"model": ErrorResponse, "description": "`decision` is neither accepted nor refused"},
+        503: {"model": ErrorResponse, "description": "The model is not loaded"},
+    },
 )
-async def example(loaded: LoadedDep) -> dict[str, Any]:
-    """The feature spec's example applicant: `curl .../example | curl -d @- .../predict` scores it."""
-    return loaded.service.requests.example
+async def example(loaded: LoadedDep, decision: Literal["accepted", "refused"] = "accepted") -> dict[str, Any]:
+    """A typical held-out applicant the model accepts (or, with `?decision=refused`, refuses):
+    `curl .../example | curl -d @- .../predict` scores it."""
+    examples = loaded.service.requests.examples
+    return examples.get(decision, loaded.service.requests.example)
 
 
 @router.get(

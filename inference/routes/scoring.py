@@ -83,6 +83,9 @@ async def _answer(request: Request, api_key: str | None) -> Response:
     service = loaded.service if loaded is not None else None
     context = context_of(request.scope) or new_context()
     address = request.client.host if request.client else None
-    answer = await answer_scoring(service, request.scope["path"], api_key, read_body, context, client=address)
+    query = request.scope.get("query_string", b"")
+    answer = await answer_scoring(
+        service, request.scope["path"], api_key, read_body, context, client=address, query=query
+    )
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in answer.headers}
     return Response(answer.body, status_code=answer.status, headers=headers)

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
-from pydantic import ValidationError
 
 from batch.columns import BatchChecker
 from contract.encoding import RowEncoder
@@ -25,9 +24,9 @@ def requests(spec: FeatureSpec) -> RequestModels:
 def api_verdict(requests: RequestModels, applicant: dict[str, Any]) -> tuple[list[Any] | None, dict[str, Any] | None]:
     """What the API does with one applicant: (problems, None) or (None, the validated fields)."""
     try:
-        return None, requests.applicant.model_validate(applicant).__dict__
-    except ValidationError as exc:
-        return RequestInvalid.from_validation_error(exc).problems, None
+        return None, requests.validate_applicant(applicant).__dict__
+    except RequestInvalid as invalid:
+        return invalid.problems, None
 
 
 def jsonish(value: Any) -> Any:

@@ -82,7 +82,10 @@ def test_every_request_leaves_exactly_its_records(
             sent = body["applicants"] if "applicants" in body else [body]
             assert [r["batch_index"] for r in found] == list(range(len(sent)))
             for record, applicant in zip(found, sent, strict=True):
-                assert list(record) == SCORED_KEYS
+                # A refused applicant's record keeps the reasons its answer gave; an accepted one has none.
+                assert list(record) == SCORED_KEYS + (["reasons"] if record["prediction"] else [])
+                if record["prediction"]:
+                    assert record["reasons"] and all(r["contribution"] > 0 for r in record["reasons"])
                 assert record["status"] == 200
                 assert record["batch_size"] == len(sent)
                 assert record["inputs"] == _full(applicant, names)  # missing fields as null

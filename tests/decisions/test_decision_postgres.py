@@ -61,14 +61,16 @@ def _dead_url() -> str:
 
 def test_migrations_are_versioned_and_idempotent(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as connection:
-        assert migrate(connection) == ["0001_decisions", "0002_inputs_lz4", "0003_application_and_challenger"]
+        on_disk = sorted(path.stem for path in (REPO / "inference" / "decisions" / "migrations").glob("*.sql"))
+        assert on_disk[:4] == ["0001_decisions", "0002_inputs_lz4", "0003_application_and_challenger", "0004_reasons"]
+        assert migrate(connection) == on_disk  # every migration, in order
         assert migrate(connection) == []
         versions = connection.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
         compression = connection.execute(
             "SELECT attcompression FROM pg_attribute WHERE attrelid = 'decisions'::regclass AND attname = 'inputs'"
         ).fetchone()
         indexes = {r[0] for r in connection.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'decisions'")}
-    assert versions == [(1, "decisions"), (2, "inputs_lz4"), (3, "application_and_challenger")]
+    assert versions == [(int(name[:4]), name[5:]) for name in on_disk]
     assert compression == ("l",)  # Debian's server has lz4
     assert {"decisions_ts_idx", "decisions_model_version_ts_idx", "decisions_request_id_batch_index_key"} <= indexes
 
