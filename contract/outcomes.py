@@ -17,7 +17,7 @@ Two backends, as for decisions (`open_outcome_store`):
 - embedded default: `outcomes.jsonl` in the decisions' log folder (one JSON object a line);
   writers from several processes serialise on an exclusive `flock`, so the idempotency check
   and the append are one step;
-- PostgreSQL: the `outcomes` table (migration 0004), primary key (id_kind, id), checked
+- PostgreSQL: the `outcomes` table (migration 0005), primary key (id_kind, id), checked
   against the `decisions` table.
 
 No pandas here: serving imports this module.
@@ -267,7 +267,7 @@ def _parse_lines(data: bytes) -> Iterator[dict[str, Any]]:
 
 
 class PostgresOutcomeStore:
-    """The `outcomes` table beside `decisions` (migration 0004 creates it)."""
+    """The `outcomes` table beside `decisions` (migration 0005 creates it)."""
 
     def __init__(self, url: str) -> None:
         self.url = url

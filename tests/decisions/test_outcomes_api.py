@@ -219,3 +219,12 @@ def test_csv_load_and_performance_read_the_same_store(
     assert window["defaults"] == 1 and not window["test"]["tested"]  # far too few labels to test
     if url:
         assert url.get_secret_value() not in json.dumps(summary)  # the password never in a report
+
+
+def test_migration_versions_are_unique() -> None:
+    """Two branches each adding migration NNNN would leave one of them never applied."""
+    from inference.decisions.schema import migrations
+
+    versions = [m.version for m in migrations()]
+    assert len(versions) == len(set(versions)), versions
+    assert "outcomes" in [m.name for m in migrations()]
