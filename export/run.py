@@ -25,15 +25,16 @@ from mlflow.exceptions import MlflowException
 
 from contract.encoding import RowEncoder
 from contract.explain import Explainer
+from contract.groups import group_order
 from contract.metadata import ARTIFACT_SHA256_KEY, ModelMetadata
-from contract.names import ARTIFACT_NAME, DEFAULT_MODEL_URI, REFERENCE_NAME
+from contract.names import DEFAULT_MODEL_URI, REFERENCE_NAME
 from contract.scorer import latency_session_options
 from contract.spec import FeatureSpec
 from export.convert import to_onnx
 from export.explanation import ExplanationError, ExplanationReport, prove
+from export.lifecycle import CHAMPION, ArtifactNames, artifact_names
 from export.parity import ParityError, ParityReport, compare, onnx_probabilities, records
 from export.treeshap import explainer_payload
-from training.fairness import group_order
 from training.synthetic import generate
 from training.train import (
     FAIRNESS_ARTIFACT,
@@ -97,8 +98,12 @@ def export_model(
     out_dir: Path = Path("models"),
     parity_rows: int = 100_000,
     tracking_uri: str | None = None,
+    names: ArtifactNames | None = None,
 ) -> ExportResult:
-    """Convert, verify and write. Raises ParityError or ExplanationError (and writes nothing) when a proof fails."""
+    """Convert, verify and write. Raises ParityError or ExplanationError (and writes nothing) when a proof fails.
+
+    `names`: the files written (default: the champion's, models/credit_scoring.onnx and companions)."""
+    names = names or artifact_names(CHAMPION)
     mlflow.set_tracking_uri(tracking_uri or default_tracking_uri())
     name, model_version, run_id = resolve_model(model_uri)
     run = mlflow.get_run(run_id)
@@ -175,19 +180,19 @@ def export_model(
     )
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    artifact = out_dir / ARTIFACT_NAME
+    artifact = out_dir / names.artifact
     _write_atomically(artifact, model.SerializeToString())
-    reference.to_parquet(out_dir / REFERENCE_NAME, index=False)
+    reference.to_parquet(out_dir / names.reference, index=False)
     sizes = {
         "onnx_bytes": artifact.stat().st_size,
         "pickle_bytes": len(pickle.dumps(pipeline)),
         "mlflow_model_dir_bytes": mlflow_dir_bytes,
     }
-    (out_dir / CARD_NAME).write_text(model_card(metadata, report, explanation, sizes, len(reference)))
+    (out_dir / names.card).write_text(model_card(metadata, report, explanation, sizes, len(reference)))
     logger.info(
         f"wrote {artifact} ({sizes['onnx_bytes'] / 1e6:.2f} MB; pickled pipeline {sizes['pickle_bytes'] / 1e6:.2f} MB, "
-        f"MLflow model directory {sizes['mlflow_model_dir_bytes'] / 1e6:.2f} MB), {out_dir / REFERENCE_NAME}, "
-        f"{out_dir / CARD_NAME}"
+        f"MLflow model directory {sizes['mlflow_model_dir_bytes'] / 1e6:.2f} MB), {out_dir / names.reference}, "
+        f"{out_dir / names.card}"
     )
     return ExportResult(artifact, metadata, report, explanation, sizes)
 

@@ -24,7 +24,7 @@ from inference.errors import ServiceError, handle_error
 from inference.lifespan import build_lifespan
 from inference.metrics import Metrics
 from inference.middleware import ConfiguredCORS, ObservabilityMiddleware, OneLineStartupFailure
-from inference.routes import info, scoring
+from inference.routes import info, outcomes, scoring
 from inference.settings import Settings
 from inference.state import loaded_of
 
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.startup_failure = None
     app.include_router(scoring.router)
     app.include_router(info.router)
+    app.include_router(outcomes.router)  # the back office's outcomes, off the scoring path
     for exc_type in (ServiceError, RequestInvalid, HTTPException, RequestValidationError, Exception):
         app.add_exception_handler(exc_type, handle_error)
     scoring_routes = {route.path: route for route in scoring.router.routes if isinstance(route, APIRoute)}

@@ -1,9 +1,12 @@
-"""Command line: ``python -m monitoring {drift,simulate,demo,calibrate} ...``.
+"""Command line: ``python -m monitoring {drift,performance,outcomes,simulate,demo,calibrate,calibrate-performance}``.
 
 Exit codes (so a scheduler or CI job can act on them):
-  0  no drift (drift, demo); every request answered without a server error (simulate); done (calibrate)
-  1  drift found (drift, demo); transport errors or 5xx answers (simulate)
-  2  usage or input error: bad arguments, no log files, no scored record, unreadable reference
+  0  no drift (drift, demo); no degradation (performance); every request answered without a
+     server error (simulate); every line stored or already there (outcomes load); done (calibrate*)
+  1  drift found (drift, demo); performance degraded (performance); transport errors or 5xx
+     answers (simulate); some ids unknown, ambiguous or conflicting (outcomes load)
+  2  usage or input error: bad arguments, no log files, no scored record, unreadable reference,
+     no labelled decision, an invalid CSV file (nothing stored)
 """
 
 from __future__ import annotations
@@ -115,6 +118,19 @@ def _add_simulate(sub: Any) -> None:
     )
     p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for GET /ready first")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--outcomes",
+        action="store_true",
+        help="give each applicant an application_id and, after --outcome-delay, POST /outcomes for them "
+        "(defaults drawn from the generator's true probabilities)",
+    )
+    p.add_argument("--outcome-api-key", default=None, help="key for /outcomes (default: first of $OUTCOME_API_KEY)")
+    p.add_argument("--outcome-delay", type=float, default=0.0, help="seconds between the last decision and outcomes")
+    p.add_argument(
+        "--concept-drift",
+        action="store_true",
+        help="outcomes drawn in a changed world: external scores lose half their weight (inputs unchanged)",
+    )
 
 
 def _add_demo(sub: Any) -> None:
@@ -170,15 +186,85 @@ def _add_calibrate(sub: Any) -> None:
     p.add_argument("--csv", type=Path, default=None, help="write the per-window results here")
 
 
+def _add_store_options(p: Any) -> None:
+    p.add_argument(
+        "--logs",
+        type=Path,
+        default=Path(os.environ.get("PREDICTION_LOG_DIR", "logs")),
+        help="folder of the JSONL decision store (default: $PREDICTION_LOG_DIR or logs/)",
+    )
+    p.add_argument(
+        "--db", default=None, metavar="URL", help='the PostgreSQL store instead of --logs (e.g. --db "$DATABASE_URL")'
+    )
+
+
+def _add_performance(sub: Any) -> None:
+    from monitoring.realised import PerformanceConfig
+
+    defaults = PerformanceConfig()
+    p = sub.add_parser(
+        "performance",
+        help="realised performance on decisions whose outcome is known -> HTML + JSON",
+        description="AUC (95%% DeLong CI), cost per applicant, refusal/default rates, calibration, label "
+        "coverage and delay per window and model version; champion vs challenger. "
+        "Exit 0: no degradation, 1: performance degraded, 2: usage or input error.",
+    )
+    _add_store_options(p)
+    p.add_argument("--since", type=_time, default=None, help="window start, ISO 8601, UTC unless an offset is given")
+    p.add_argument("--until", type=_time, default=None, help="window end (excluded), ISO 8601")
+    p.add_argument("--window", default="1D", help="time window of each row, a pandas frequency (1D, 7D, 12h; all)")
+    p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="labelled reference sample (the baseline)")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX artifact whose feature spec types columns")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="output folder (performance_report.html, ...)")
+    p.add_argument("--z-auc", type=float, default=defaults.z_auc, help="one-sided z of an AUC drop that flags")
+    p.add_argument("--z-calibration", type=float, default=defaults.z_calibration, help="two-sided z, calibration")
+    p.add_argument(
+        "--min-defaults", type=int, default=defaults.min_defaults, help="defaults a window needs to be tested"
+    )
+    p.add_argument("--no-evidently", action="store_true", help="HTML without Evidently's classification report")
+    p.add_argument("--json", action="store_true", help="print the whole JSON summary")
+
+
+def _add_outcomes(sub: Any) -> None:
+    p = sub.add_parser("outcomes", help="loan outcomes: load a back-office CSV file into the store")
+    actions = p.add_subparsers(dest="action", required=True)
+    load = actions.add_parser(
+        "load",
+        help="store the outcomes of a CSV file (application_id or request_id, defaulted, observed_at)",
+        description="Idempotent: a line already stored is a duplicate. A file with an invalid value stores nothing.",
+    )
+    load.add_argument("file", type=Path, help="CSV file with a header line")
+    _add_store_options(load)
+
+
+def _add_calibrate_performance(sub: Any) -> None:
+    p = sub.add_parser(
+        "calibrate-performance",
+        help="measure the performance test: concept drift detection and false alarms",
+        description="Draw labelled windows in the training world and under concept drift, run the "
+        "performance test and the input-drift check on each.",
+    )
+    p.add_argument("--windows", type=int, default=40, help="windows per case")
+    p.add_argument("--sizes", default="2000,5000", help="comma-separated labelled applicants per window")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model scoring the windows")
+    p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="labelled reference sample")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (2 cores are shared: keep it small)")
+    p.add_argument("--out", type=Path, default=None, help="append the markdown section to this file")
+    p.add_argument("--csv", type=Path, default=None, help="write the per-window results here")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="python -m monitoring", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = root.add_subparsers(dest="command", required=True)
     _add_drift(sub)
+    _add_performance(sub)
+    _add_outcomes(sub)
     _add_simulate(sub)
     _add_demo(sub)
     _add_calibrate(sub)
+    _add_calibrate_performance(sub)
     return root
 
 
@@ -252,9 +338,105 @@ def _describe(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def run_performance_command(args: argparse.Namespace) -> int:
+    from contract.outcomes import OutcomeStoreError
+    from contract.store import scrub
+    from monitoring.artifacts import InvalidReferenceError
+    from monitoring.logs import NoLogsError
+    from monitoring.performance_report import NoLabelledDecisionsError, build_performance_report
+    from monitoring.realised import PerformanceConfig
+
+    if args.since and args.until and args.since >= args.until:
+        return _fail(f"--since {args.since.isoformat()} must be before --until {args.until.isoformat()}")
+    config = PerformanceConfig(z_auc=args.z_auc, z_calibration=args.z_calibration, min_defaults=args.min_defaults)
+    window = None if args.window == "all" else args.window
+    if window is not None:
+        import pandas as pd
+
+        try:
+            pd.tseries.frequencies.to_offset(window)
+        except ValueError:
+            return _fail(f"--window {window!r} is not a pandas frequency (1D, 7D, 12h) nor 'all'")
+    try:
+        report = build_performance_report(
+            None if args.db else args.logs,
+            args.reference,
+            args.out,
+            args.model,
+            config,
+            window=window,
+            db=args.db,
+            since=args.since,
+            until=args.until,
+            evidently=not args.no_evidently,
+        )
+    except (NoLogsError, NoLabelledDecisionsError, InvalidReferenceError, OutcomeStoreError, FileNotFoundError) as exc:
+        return _fail(scrub(str(exc), args.db))
+    summary = report.summary
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print(_describe_performance(summary))
+        print(f"report:  {report.html_path}\nsummary: {report.summary_path}")
+    return EXIT_DRIFT if summary["performance_degraded"] else EXIT_OK
+
+
+def _describe_performance(summary: dict[str, Any]) -> str:
+    ref = summary["reference"]
+    lines = [
+        f"{summary['labelled']}/{summary['decisions']} decisions labelled ({summary['label_coverage']:.1%}); "
+        f"reference AUC {ref['auc']:.3f}, cost/applicant {ref['cost_per_applicant']:.3f}"
+    ]
+    for w in summary["windows"]:
+        auc = "AUC -" if w["auc"] is None else f"AUC {w['auc']:.3f} [{w['auc_ci95'][0]:.3f}, {w['auc_ci95'][1]:.3f}]"
+        test = w["test"]
+        verdict = "DEGRADED" if test["degraded"] else "ok" if test["tested"] else "not tested (too few labels)"
+        lines.append(
+            f"  {w['window_start']} model {w['model_version']}: {w['labelled']}/{w['decisions']} labelled, {auc}, "
+            f"cost {w['cost_per_applicant']:.3f}, refusal {w['refusal_rate']:.1%}, default {w['default_rate']:.1%}, "
+            f"Brier {w['brier']:.4f}: {verdict}"
+        )
+    challenger = summary.get("challenger")
+    if challenger:
+        lines.append(
+            f"challenger {','.join(challenger['challenger_versions'])} on {challenger['applicants']} applicants: "
+            f"agreement {challenger['agreement']:.1%}, flips to refused {challenger['flips_to_refused']}, "
+            f"to accepted {challenger['flips_to_accepted']}, score correlation {challenger['score_pearson']:.3f}"
+        )
+        realised = challenger.get("realised")
+        if realised:
+            lines.append(
+                f"  realised AUC champion {realised['champion']['auc']:.3f} vs challenger "
+                f"{realised['challenger']['auc']:.3f} (gap CI [{realised['auc_gap_ci95'][0]:.3f}, "
+                f"{realised['auc_gap_ci95'][1]:.3f}]); cost {realised['champion']['cost_per_applicant']:.3f} vs "
+                f"{realised['challenger']['cost_per_applicant']:.3f}"
+            )
+    lines.append("PERFORMANCE DEGRADED" if summary["performance_degraded"] else "no degradation found")
+    return "\n".join(lines)
+
+
+def run_outcomes_command(args: argparse.Namespace) -> int:
+    from contract.outcomes import OutcomeStoreError
+    from contract.store import scrub
+    from monitoring.outcomes import OutcomeFileError, load_csv
+
+    try:
+        result = load_csv(args.file, logs=None if args.db else args.logs, db=args.db)
+    except (OutcomeFileError, OutcomeStoreError) as exc:
+        return _fail(scrub(str(exc), args.db))
+    counts = ", ".join(f"{status} {n}" for status, n in sorted(result.counts.items()))
+    print(f"{args.file}: {result.rows} outcomes: {counts}")
+    for problem in result.problems[:20]:
+        print(f"  line {problem['line']}: {problem['status']}: {problem.get('message', '')}", file=sys.stderr)
+    return EXIT_DRIFT if result.problems else EXIT_OK
+
+
 def run_simulate_command(args: argparse.Namespace) -> int:
+    import time
+
+    from contract.risk import CONCEPT_DRIFT, TRAINING_WORLD
     from monitoring.artifacts import load_feature_spec
-    from monitoring.simulate import combine, simulate, wait_ready
+    from monitoring.simulate import combine, post_outcomes, simulate, wait_ready
 
     api_key = args.api_key or next((k.strip() for k in os.environ.get("API_KEY", "").split(",") if k.strip()), None)
     if not api_key:
@@ -271,7 +453,19 @@ def run_simulate_command(args: argparse.Namespace) -> int:
         except TimeoutError as exc:
             return _fail(str(exc))
     spec = load_feature_spec(DEFAULT_MODEL)
-    print(f"sending {args.n} applicants to {args.url} (shift: {shift.describe()}, seed {args.seed})", file=sys.stderr)
+    risk = CONCEPT_DRIFT if args.concept_drift else TRAINING_WORLD
+    outcome_key = args.outcome_api_key or next(
+        (k.strip() for k in os.environ.get("OUTCOME_API_KEY", "").split(",") if k.strip()), None
+    )
+    if args.outcomes and not outcome_key:
+        return _fail("--outcomes needs a key: pass --outcome-api-key or set OUTCOME_API_KEY")
+    if args.concept_drift and not args.outcomes:
+        return _fail("--concept-drift changes the outcomes: add --outcomes")
+    print(
+        f"sending {args.n} applicants to {args.url} (shift: {shift.describe()}, seed {args.seed}"
+        + (f", outcomes in the {risk.describe()})" if args.outcomes else ")"),
+        file=sys.stderr,
+    )
     result = simulate(
         args.url,
         api_key,
@@ -283,10 +477,17 @@ def run_simulate_command(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         invalid_share=args.invalid_share,
         progress=not args.no_progress,
+        risk=risk,
+        application_id_prefix=f"sim{args.seed}-{int(time.time())}" if args.outcomes else None,
     )
     summary = result.summary()
-    print(json.dumps(summary))
     bad = sum(v for k, v in result.statuses.items() if not k.isdigit() or k.startswith("5"))
+    if args.outcomes and outcome_key:
+        time.sleep(args.outcome_delay)
+        counts = post_outcomes(args.url, outcome_key, result.application_ids, result.defaulted)
+        summary["outcomes"] = {"world": risk.describe(), **dict(sorted(counts.items()))}
+        bad += sum(v for k, v in counts.items() if k.startswith("http_5"))
+    print(json.dumps(summary))
     return EXIT_DRIFT if bad else EXIT_OK
 
 
@@ -356,6 +557,30 @@ def run_calibrate_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def run_calibrate_performance_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from monitoring.calibrate_performance import rates, run_performance_calibration, to_markdown
+
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        return _fail(f"--sizes must be comma-separated integers, not {args.sizes!r}")
+    if args.windows < 1 or not sizes or min(sizes) < 100:
+        return _fail("--windows must be >= 1 and every size >= 100")
+    try:
+        results = run_performance_calibration(args.windows, sizes, args.model, args.reference, jobs=args.jobs)
+    except FileNotFoundError as exc:
+        return _fail(str(exc))
+    markdown = to_markdown(results, "python -m monitoring " + shlex.join(argv))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with args.out.open("a") as handle:
+            handle.write("\n" + markdown)
+    if args.csv:
+        results.to_csv(args.csv, index=False)
+    print(rates(results).to_string(index=False))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
@@ -365,6 +590,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_simulate_command(args)
     if args.command == "demo":
         return run_demo_command(args)
+    if args.command == "performance":
+        return run_performance_command(args)
+    if args.command == "outcomes":
+        return run_outcomes_command(args)
+    if args.command == "calibrate-performance":
+        return run_calibrate_performance_command(args, argv)
     return run_calibrate_command(args, argv)
 
 

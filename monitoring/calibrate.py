@@ -97,7 +97,8 @@ class WindowResult:
     seconds: float
 
 
-def _score(frame: pd.DataFrame, spec: FeatureSpec, model: Path) -> pd.DataFrame:
+def score_frame(frame: pd.DataFrame, spec: FeatureSpec, model: Path) -> pd.DataFrame:
+    """`frame` with the model's probability and prediction (the scorer is loaded once per process)."""
     from contract.scorer import Scorer  # onnxruntime only when there is a model to run
 
     scorer = _scorer_cache.get(str(model))
@@ -134,7 +135,7 @@ def _run_window(task: tuple[int, str, int, tuple[str, ...]]) -> list[WindowResul
     spec, reference, model = _state["spec"], _state["reference"], _state["model"]
     frame = typed_frame(draw_applicants(size, seed, spec, MEASURED_SHIFTS[shift_name]), spec)
     if model is not None and PROBABILITY in reference:
-        frame = _score(frame, spec, model)
+        frame = score_frame(frame, spec, model)
     results = []
     for name in config_names:
         start = time.perf_counter()

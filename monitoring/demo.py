@@ -43,11 +43,18 @@ def free_port() -> int:
 
 @contextmanager
 def running_api(
-    model: Path, log_dir: Path, api_key: str, port: int | None = None, ready_timeout_s: float = 60.0
+    model: Path,
+    log_dir: Path,
+    api_key: str,
+    port: int | None = None,
+    ready_timeout_s: float = 60.0,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[str]:
-    """Serve `inference.app:app` on a free loopback port; yields its URL, stops it gracefully on exit."""
+    """Serve `inference.app:app` on a free loopback port; yields its URL, stops it gracefully on exit.
+    `extra_env`: more settings (OUTCOME_API_KEY, CHALLENGER_MODEL_PATH, ...)."""
     port = port or free_port()
     env = {**os.environ, "API_KEY": api_key, "PREDICTION_LOG_DIR": str(log_dir), "MODEL_PATH": str(model)}
+    env.update(extra_env or {})
     server = subprocess.Popen(
         [
             sys.executable,

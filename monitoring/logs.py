@@ -47,6 +47,10 @@ META_COLUMNS = [
     PROBABILITY,
     PREDICTION,
     "threshold",
+    "application_id",
+    "challenger_version",
+    "challenger_probability",
+    "challenger_prediction",
 ]
 REQUEST_COLUMNS = [
     "ts",
@@ -255,7 +259,8 @@ def _tables(
     request_table = pd.DataFrame.from_records(list(requests.values()), columns=REQUEST_COLUMNS)
     for table in (predictions, request_table):
         table["ts"] = pd.to_datetime(table["ts"], utc=True, format="ISO8601")
-        for name in ("status", "latency_ms", "model_latency_ms", "batch_size", PROBABILITY, PREDICTION):
+        numbers = ("status", "latency_ms", "model_latency_ms", "batch_size", PROBABILITY, PREDICTION)
+        for name in (*numbers, "challenger_probability", "challenger_prediction"):
             if name in table:
                 table[name] = pd.to_numeric(table[name], errors="coerce")
         table.sort_values("ts", inplace=True, kind="stable")

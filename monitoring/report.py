@@ -18,6 +18,7 @@ import pandas as pd
 from monitoring import summary_page
 from monitoring.artifacts import DEFAULT_MODEL, PREDICTION, load_feature_spec, load_reference
 from monitoring.drift import DriftConfig, DriftResult, details_snapshot, run_drift
+from monitoring.groups import refusal_by_group
 from monitoring.logs import PredictionLog, load_decisions
 from monitoring.performance import traffic_summary
 
@@ -26,6 +27,8 @@ HTML_NAME = "drift_report.html"
 DETAILS_NAME = "drift_details.html"
 """Evidently's report on the drifted columns and the score only (its JavaScript alone is 3.7 MB)."""
 SUMMARY_NAME = "drift_summary.json"
+GROUP_WINDOW = "1D"
+"""Time window of the refusal rates by group in the summary."""
 
 
 class NoScoredRecordsError(ValueError):
@@ -76,6 +79,7 @@ def build_report(
     summary = {
         **drift.summary,
         "traffic": traffic,
+        "refusal_by_group": refusal_by_group(log.predictions, GROUP_WINDOW),
         "window": log.window.as_dict(),
         "sources": {
             "logs": None if db else str(logs),

@@ -10,6 +10,11 @@ Shifts (combinable):
 - ``income``: AMT_INCOME_TOTAL x 1.3 (inflation, a richer clientele);
 - ``category``: NAME_EDUCATION_TYPE "Higher education" from 24% to 45% of applicants;
 - ``missing``: 30% of the EXT_SOURCE_1/2/3 values that were present go missing (a data provider outage).
+
+Outcomes: with `application_id_prefix`, each applicant carries an application id; after a delay
+`post_outcomes` reports whether each defaulted, drawn from the generator's true probability
+(`contract.risk`): in the training world, or under concept drift (`--concept-drift`: the
+external scores lose half their weight while every input keeps its distribution).
 """
 
 from __future__ import annotations
@@ -28,7 +33,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from contract.names import BATCH_PATH, PREDICT_PATH, READY_PATH
+from contract.risk import TRAINING_WORLD, RiskFunction
 from contract.spec import FeatureSpec
+
+OUTCOMES_PATH = "/outcomes"
+TRUE_PROBABILITY = "TRUE_PROBABILITY"
 
 
 @dataclass(frozen=True)
@@ -114,14 +123,63 @@ def apply_shift(frame: pd.DataFrame, shift: Shift, spec: FeatureSpec, seed: int 
 
 def draw_applicants(n: int, seed: int, spec: FeatureSpec, shift: Shift | None = None) -> pd.DataFrame:
     """`n` synthetic applicants (the spec's columns only), shifted if asked."""
+    return draw_labelled(n, seed, spec, shift)[spec.names]
+
+
+def draw_labelled(
+    n: int, seed: int, spec: FeatureSpec, shift: Shift | None = None, risk: RiskFunction = TRAINING_WORLD
+) -> pd.DataFrame:
+    """`n` synthetic applicants (the spec's columns, shifted if asked) and their TRUE_PROBABILITY of
+    default in the world `risk` (the same applicants for a seed whatever the world)."""
     from training.synthetic import generate  # the generator carries pandas/numpy only
 
-    frame = generate(n, seed=seed)[spec.names]
-    return apply_shift(frame, shift, spec, seed=seed + 1) if shift and not shift.is_identity else frame
+    generated = generate(n, seed=seed, risk=risk)
+    frame = generated[spec.names]
+    if shift and not shift.is_identity:
+        frame = apply_shift(frame, shift, spec, seed=seed + 1)
+    return frame.assign(**{TRUE_PROBABILITY: generated[TRUE_PROBABILITY].to_numpy()})
 
 
-def to_payloads(frame: pd.DataFrame, spec: FeatureSpec) -> list[dict[str, Any]]:
-    """JSON bodies for /predict: missing values left out, integers as JSON integers (the API is strict)."""
+def draw_outcomes(true_probability: np.ndarray, seed: int) -> np.ndarray:
+    """Whether each applicant defaulted: one Bernoulli draw of its true probability."""
+    return np.random.default_rng(seed + 7).random(len(true_probability)) < np.asarray(true_probability)
+
+
+def post_outcomes(
+    url: str,
+    outcome_key: str,
+    application_ids: Sequence[str],
+    defaulted: Sequence[bool],
+    *,
+    observed_at: str | None = None,
+    chunk: int = 1000,
+    transport: httpx.BaseTransport | None = None,
+) -> Counter[str]:
+    """POST /outcomes for the applicants sent, `chunk` per call; the per-item statuses counted."""
+    when = observed_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    counts: Counter[str] = Counter()
+    with httpx.Client(base_url=url, headers={"x-api-key": outcome_key}, timeout=60, transport=transport) as client:
+        for start in range(0, len(application_ids), chunk):
+            items = [
+                {"application_id": app_id, "defaulted": bool(flag), "observed_at": when}
+                for app_id, flag in zip(
+                    application_ids[start : start + chunk], defaulted[start : start + chunk], strict=True
+                )
+            ]
+            response = client.post(OUTCOMES_PATH, json={"outcomes": items})
+            if response.status_code not in (200, 409):
+                counts[f"http_{response.status_code}"] += len(items)
+                continue
+            for result in response.json()["results"]:
+                counts[result["status"]] += 1
+    return counts
+
+
+def to_payloads(
+    frame: pd.DataFrame, spec: FeatureSpec, application_ids: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """JSON bodies for /predict: missing values left out, integers as JSON integers (the API is strict);
+    with `application_ids`, each body carries its own."""
     casts = {f.name: (str if f.is_categorical else int if f.dtype == "int64" else float) for f in spec.features}
     payloads = []
     for record in frame[spec.names].to_dict("records"):
@@ -132,6 +190,9 @@ def to_payloads(frame: pd.DataFrame, spec: FeatureSpec) -> list[dict[str, Any]]:
                 if value is not None and not (isinstance(value, float) and np.isnan(value))
             }
         )
+    if application_ids is not None:
+        for payload, application_id in zip(payloads, application_ids, strict=True):
+            payload["application_id"] = application_id
     return payloads
 
 
@@ -141,6 +202,9 @@ class SimulationResult:
     statuses: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
     elapsed_s: float = 0.0
+    application_ids: list[str] = field(default_factory=list)
+    defaulted: list[bool] = field(default_factory=list)
+    """The outcome drawn for each application id (posted later by `post_outcomes`)."""
 
     def summary(self) -> dict[str, Any]:
         latencies = np.array(self.latencies_ms) if self.latencies_ms else np.array([np.nan])
@@ -247,8 +311,16 @@ def simulate(
     *,
     seed: int = 0,
     shift: Shift | None = None,
+    risk: RiskFunction = TRAINING_WORLD,
+    application_id_prefix: str | None = None,
     **send_options: Any,
 ) -> SimulationResult:
-    """Draw `n` applicants (shifted if asked) and send them."""
-    frame = draw_applicants(n, seed, spec, shift)
-    return send(url, api_key, to_payloads(frame, spec), seed=seed, **send_options)
+    """Draw `n` applicants (shifted if asked) and send them; with `application_id_prefix`, each gets
+    the id `<prefix>-<i>` and the result keeps the ids and the outcomes drawn in the world `risk`."""
+    frame = draw_labelled(n, seed, spec, shift, risk)
+    ids = [f"{application_id_prefix}-{i}" for i in range(n)] if application_id_prefix else None
+    result = send(url, api_key, to_payloads(frame[spec.names], spec, ids), seed=seed, **send_options)
+    if ids is not None:
+        result.application_ids = ids
+        result.defaulted = draw_outcomes(frame[TRUE_PROBABILITY].to_numpy(), seed).tolist()
+    return result

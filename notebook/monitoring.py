@@ -24,6 +24,10 @@
 # - **Scores and decisions**: production vs the training reference sample.
 # - **Distributions**: key inputs, and missing-value shares, production vs reference.
 # - **Drift detection**: the Evidently report (HTML + JSON summary) and its verdict per time window.
+# - **Model performance**: once outcomes are back, realised AUC, business cost, calibration, label
+#   coverage and delay per window (`monitoring.realised`, as `python -m monitoring performance`),
+#   and the challenger against the champion on the same applicants.
+# - **Refusal rate by group**: gender and age band per time window (`monitoring.groups`).
 #
 # Run it with `make notebook` (JupyterLab) or `make notebook-run` (executed into
 # `reports/notebook/monitoring.ipynb` and `.html`), after `make monitor` has produced a log.
@@ -63,6 +67,7 @@ OUT = Path(os.environ.get("MONITORING_OUT") or ROOT / "reports" / "notebook")
 DB = os.environ.get("MONITORING_DB") or None
 SINCE = parse_time(os.environ["MONITORING_SINCE"]) if os.environ.get("MONITORING_SINCE") else None
 UNTIL = parse_time(os.environ["MONITORING_UNTIL"]) if os.environ.get("MONITORING_UNTIL") else None
+WINDOW = os.environ.get("MONITORING_WINDOW", "1D")  # time window of the performance and group tables
 plt.rcParams.update({"figure.figsize": (11, 3.6), "axes.grid": True, "grid.alpha": 0.3})
 print(f"decisions: {'MONITORING_DB' if DB else LOGS}\nreference: {REFERENCE}\nmodel: {MODEL}\nreports: {OUT}")
 
@@ -262,3 +267,113 @@ display(windows)
 # The report page (`drift_report.html` in the output folder above: verdict, drifted columns,
 # every column by drift) links to Evidently's figures for the drifted columns
 # (`drift_details.html`); both are self-contained and open offline.
+
+# %% [markdown]
+# ## Model performance
+# Outcomes come back long after the decision (`POST /outcomes` with `OUTCOME_API_KEY`, or
+# `python -m monitoring outcomes load FILE.csv`); each labels its decision by `application_id` (or
+# the `request_id` of a `/predict` call). On the labelled decisions, per window and model version:
+# AUC with its 95% DeLong interval, cost per applicant (10 x missed default + 1 x refused good
+# client), refusal and default rates, Brier score, label coverage and delay, and the degradation
+# test against the labelled reference sample (see `docs/MONITORING.md`).
+
+# %%
+from monitoring.groups import refusal_by_group, refusal_table  # noqa: E402
+from monitoring.performance_report import labelled_decisions  # noqa: E402
+from monitoring.realised import PerformanceConfig, reference_metrics, summarize  # noqa: E402
+
+labelled, _ = labelled_decisions(spec, logs=LOGS, db=DB, since=SINCE, until=UNTIL)
+known = labelled[labelled["defaulted"].notna()]
+baseline = reference_metrics(reference)
+performance = summarize(labelled, baseline, PerformanceConfig(), WINDOW) if len(known) else None
+print(f"{len(known)}/{len(labelled)} decisions labelled; reference AUC {baseline['auc']:.3f}")
+if performance is None:
+    display(Markdown("No outcome yet: post some (`python -m monitoring simulate --outcomes`) to see this section."))
+else:
+    columns = ["window_start", "model_version", "decisions", "label_coverage", "labelled", "auc", "cost_per_applicant"]
+    columns += ["refusal_rate", "default_rate", "brier"]
+    table = pd.DataFrame(performance["windows"])
+    table["verdict"] = [
+        "DEGRADED" if t["degraded"] else "ok" if t["tested"] else "too few labels" for t in table["test"]
+    ]
+    display(table[[*columns, "verdict"]])
+    display(Markdown("**PERFORMANCE DEGRADED**" if performance["performance_degraded"] else "No degradation found."))
+
+# %%
+if performance is not None:
+    fig, (ax_cal, ax_auc) = plt.subplots(1, 2, figsize=(11, 4))
+    production = pd.DataFrame(performance["overall"]["calibration"])
+    expected = pd.DataFrame(baseline["calibration"])
+    ax_cal.plot(expected["predicted"], expected["observed"], "o-", label="reference sample")
+    ax_cal.plot(production["predicted"], production["observed"], "s-", label="production (labelled)")
+    top = max(production["predicted"].max(), production["observed"].max(), expected["observed"].max())
+    ax_cal.plot([0, top], [0, top], "k--", lw=1, label="perfect calibration")
+    ax_cal.set(title="Calibration by score decile", xlabel="mean predicted default rate", ylabel="observed")
+    ax_cal.legend()
+    tested = table[table["auc"].notna()]
+    lows = [ci[0] for ci in tested["auc_ci95"]]
+    highs = [ci[1] for ci in tested["auc_ci95"]]
+    x = np.arange(len(tested))
+    ax_auc.errorbar(x, tested["auc"], yerr=[tested["auc"] - lows, highs - tested["auc"]], fmt="o", capsize=4)
+    ax_auc.axhline(baseline["auc"], color="k", ls="--", label="reference AUC")
+    ax_auc.set(title="Realised AUC per window (95% CI)", ylabel="AUC", xticks=x)
+    ax_auc.set_xticklabels(
+        [f"{str(w)[:16]}\nv{v}" for w, v in zip(tested["window_start"], tested["model_version"], strict=True)]
+    )
+    ax_auc.legend()
+    plt.tight_layout()
+    plt.show()
+
+# %%
+if performance is not None:
+    fig, (ax_cost, ax_cover) = plt.subplots(1, 2, figsize=(11, 3.6))
+    x = np.arange(len(table))
+    ax_cost.bar(x, table["cost_per_applicant"], label="production")
+    ax_cost.axhline(baseline["cost_per_applicant"], color="k", ls="--", label="reference")
+    ax_cost.set(title="Business cost per applicant (10 x FN + 1 x FP)", xticks=x)
+    ax_cost.legend()
+    ax_cover.bar(x, table["label_coverage"], color="tab:green")
+    delays = [w["label_delay_days"]["median"] for w in performance["windows"]]
+    ax_cover.set(title="Label coverage per window", ylim=(0, 1.05), xticks=x)
+    for position, delay in zip(x, delays, strict=True):
+        if delay is not None:
+            ax_cover.annotate(f"median delay {delay:.1f} d", (position, 0.5), ha="center", rotation=90)
+    plt.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# ### Champion vs challenger
+# With `CHALLENGER_MODEL_PATH` set, every applicant is also scored by the challenger (never
+# answered): agreement, decision flips, score correlation, and once outcomes are back each one's
+# realised AUC and cost on the same applicants.
+
+# %%
+challenger = performance["challenger"] if performance is not None else None
+if challenger is None:
+    display(Markdown("No challenger in these records."))
+else:
+    display(pd.Series({k: v for k, v in challenger.items() if k not in ("realised", "refusal_rate")}))
+    realised = challenger["realised"]
+    if realised:
+        display(pd.DataFrame({name: realised[name] for name in ("champion", "challenger")}).T)
+    both = labelled[labelled["challenger_probability"].notna()]
+    ax = both.plot.scatter("probability", "challenger_probability", s=4, alpha=0.4, figsize=(5, 4))
+    ax.set(title="Champion vs challenger scores", xlabel="champion", ylabel="challenger")
+    plt.show()
+
+# %% [markdown]
+# ## Refusal rate by group
+# How often each gender and age band is refused, per window: the groups of the model card's
+# fairness report, on production decisions (protected attributes are recorded, never model inputs).
+
+# %%
+groups = refusal_by_group(predictions, WINDOW)
+long = refusal_table(groups)
+display(pd.DataFrame({name: pd.DataFrame(values).T["refusal_rate"] for name, values in groups["overall"].items()}))
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+for ax, grouping in zip(axes, ("gender", "age_band"), strict=True):
+    part = long[long["grouping"] == grouping].pivot(index="window_start", columns="group", values="refusal_rate")
+    part.plot(ax=ax, marker="o", title=f"Refusal rate by {grouping.replace('_', ' ')}")
+    ax.set(ylabel="refusal rate", xlabel="window")
+plt.tight_layout()
+plt.show()

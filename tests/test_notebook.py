@@ -25,13 +25,14 @@ from monitoring.__main__ import EXIT_DRIFT, main
 from monitoring.artifacts import load_feature_spec
 from monitoring.demo import latest_demo_logs, running_api
 from monitoring.logs import load_logs
-from monitoring.simulate import SimulationResult, combine, simulate
+from monitoring.simulate import SimulationResult, combine, post_outcomes, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "credit_scoring.onnx"
 REFERENCE = ROOT / "models" / "reference_sample.parquet"
 NOTEBOOK = ROOT / "notebook" / "monitoring.ipynb"
 API_KEY = "notebook-test-key"
+OUTCOME_KEY = "notebook-outcome-key"
 
 pytestmark = pytest.mark.slow
 
@@ -57,8 +58,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     logs = tmp_path_factory.mktemp("served") / "logs"
     spec = load_feature_spec(MODEL)
     shift = combine(["income", "missing"])
-    with running_api(MODEL, logs, API_KEY) as url:  # SIGTERM on exit: the log writer drains its queue
-        plain = simulate(url, API_KEY, 300, spec, seed=101, invalid_share=0.05, progress=False)
+    extra = {"OUTCOME_API_KEY": OUTCOME_KEY, "CHALLENGER_MODEL_PATH": str(MODEL)}
+    with running_api(MODEL, logs, API_KEY, extra_env=extra) as url:  # SIGTERM on exit: the log writer drains
+        plain = simulate(
+            url, API_KEY, 300, spec, seed=101, invalid_share=0.05, application_id_prefix="nb", progress=False
+        )
+        outcomes = post_outcomes(url, OUTCOME_KEY, plain.application_ids, plain.defaulted)
+        assert outcomes["stored"] == plain.statuses["200"]  # the refused requests left no decision: unknown
         shifted = simulate(url, API_KEY, 300, spec, seed=102, shift=shift, progress=False)
         batched = simulate(url, API_KEY, 100, spec, seed=103, shift=shift, batch_size=25, progress=False)
     yield Served(logs, plain, shifted, batched)
@@ -125,7 +131,9 @@ def test_make_notebook_run_executes_it_into_its_own_folder(served: Served, tmp_p
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 7  # latency, errors, status, scores, inputs, categories, missing, drift
+    # latency, errors, status, scores, inputs, categories, missing, drift; calibration + AUC,
+    # cost + coverage, champion vs challenger, refusal rate by group
+    assert len(images) >= 11
     assert (out / "monitoring.html").stat().st_size > 100_000  # the executed notebook, figures inlined
     summary = json.loads((out / "drift_summary.json").read_text())  # the notebook's own report folder
     assert (out / "drift_report.html").is_file()
@@ -134,6 +142,9 @@ def test_make_notebook_run_executes_it_into_its_own_folder(served: Served, tmp_p
     assert "AMT_INCOME_TOTAL" in [c["column"] for c in summary["drifted_columns"]]
     assert {m["column"] for m in summary["missing_value_drift"]} >= {"EXT_SOURCE_2", "EXT_SOURCE_3"}
     assert summary["traffic"]["latency_ms"]["p99"] > 0
+    assert set(summary["refusal_by_group"]["overall"]) == {"gender", "age_band"}
+    text = "".join(o.get("text", "") for o in outputs)
+    assert f"{served.plain.statuses['200']}/" in text and "decisions labelled" in text
     assert _mtimes(ROOT / "reports") == reports_before, "the notebook wrote into make monitor's reports/"
 
 

@@ -213,3 +213,36 @@ def test_best_threshold_minimises_the_business_cost() -> None:
     brute = min(business_cost(y, p, t) for t in np.unique(np.concatenate([p, [1.01]])))
     assert choice.cost == brute == business_cost(y, p, choice.threshold)
     assert roc_auc_score(y, p) > 0.5
+
+
+def test_challenger_export_and_promotion_move_the_aliases(trained: Trained, tmp_path: Path) -> None:
+    from export.lifecycle import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
+
+    mlflow.set_tracking_uri(trained.tracking_uri)
+    client = mlflow.MlflowClient()
+    name = trained.export.metadata.model_name
+    first = client.get_model_version(name, trained.result.model_version)
+    second = client.create_model_version(name, source=first.source, run_id=first.run_id)
+    client.set_registered_model_alias(name, CHALLENGER, second.version)
+    common = ["--out", str(tmp_path), "--parity-rows", "2000", "--tracking-uri", trained.tracking_uri]
+    try:
+        assert export_main(["--alias", CHALLENGER, *common]) == 0
+        challenger = onnx.load(tmp_path / "challenger.onnx")
+        assert _props(challenger)["model_version"] == str(second.version)
+        assert not (tmp_path / "credit_scoring.onnx").exists()  # the served files are left alone
+
+        assert export_main(["--promote", *common]) == 0
+        assert client.get_model_version_by_alias(name, CHAMPION).version == second.version
+        assert client.get_model_version_by_alias(name, PREVIOUS_CHAMPION).version == first.version
+        assert CHALLENGER not in client.get_registered_model(name).aliases
+        assert _props(onnx.load(tmp_path / "credit_scoring.onnx"))["model_version"] == str(second.version)
+        assert export_main(["--promote", *common]) == 2  # no challenger left to promote
+    finally:  # the session's registry as the other tests expect it
+        client.set_registered_model_alias(name, CHAMPION, first.version)
+        for alias in (CHALLENGER, PREVIOUS_CHAMPION):
+            if alias in client.get_registered_model(name).aliases:
+                client.delete_registered_model_alias(name, alias)
+
+
+def _props(model: onnx.ModelProto) -> dict[str, str]:
+    return {p.key: p.value for p in model.metadata_props}

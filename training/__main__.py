@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or ./mlflow)")
     parser.add_argument("--model-name", default=MODEL_NAME, help="registered model name (default %(default)s)")
+    parser.add_argument(
+        "--alias", default="champion", help="alias of the new version (challenger: leaves the champion alone)"
+    )
     parser.add_argument("--max-trees", type=int, help="upper bound on trees (early stopping picks fewer)")
     parser.add_argument(
         "--protected",
@@ -41,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         tracking_uri=args.tracking_uri,
         model_name=args.model_name,
+        alias=args.alias,
         protected_attributes=tuple(name.strip() for name in args.protected.split(",") if name.strip()),
         fairness_comparison=not args.no_fairness_comparison,
     )

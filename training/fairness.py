@@ -18,42 +18,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-GENDER = "CODE_GENDER"
-AGE_SOURCE = "DAYS_BIRTH"
-# Upper bounds in years (exclusive) and labels; the last band is open.
-AGE_BANDS: tuple[tuple[float, str], ...] = ((25, "<25"), (40, "25-39"), (60, "40-59"), (np.inf, "60+"))
+from contract.groups import AGE_SOURCE, GENDER, age_bands, group_outcomes
+
 MIN_GROUP_SIZE = 100  # smaller groups are reported but left out of the four-fifths ratio
 FOUR_FIFTHS = 0.8
 PROXY_AUC = 0.6  # inputs predicting gender at least this well carry a proxy for it
-
-
-def age_bands(days_birth: pd.Series | np.ndarray) -> np.ndarray:
-    """DAYS_BIRTH (negative days) -> the age band label of each applicant."""
-    years = -np.asarray(days_birth, dtype=np.float64) / 365.25
-    uppers = np.array([upper for upper, _ in AGE_BANDS])
-    labels = np.array([label for _, label in AGE_BANDS], dtype=object)
-    return labels[np.searchsorted(uppers, years, side="right")]
-
-
-def group_order(group: object) -> tuple[int, str]:
-    """Age bands youngest first, other groups alphabetically."""
-    labels = [label for _, label in AGE_BANDS]
-    return (labels.index(group), "") if group in labels else (len(labels), str(group))
-
-
-def group_outcomes(groups: np.ndarray, refused: np.ndarray, defaulted: np.ndarray) -> dict[str, dict[str, Any]]:
-    """Per group: size, refusal rate, defaulters and the share of them refused (None without defaulters)."""
-    out: dict[str, dict[str, Any]] = {}
-    for group in sorted(pd.unique(groups), key=group_order):
-        member = groups == group
-        defaulters = member & (defaulted == 1)
-        out[str(group)] = {
-            "n": int(member.sum()),
-            "refusal_rate": float(refused[member].mean()),
-            "defaulters": int(defaulters.sum()),
-            "defaulters_refused_share": float(refused[defaulters].mean()) if defaulters.any() else None,
-        }
-    return out
 
 
 def four_fifths(outcomes: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:

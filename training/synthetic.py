@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from contract.risk import NOISE_SD, TRAINING_WORLD, RiskFunction
 from training.schema import DAYS_EMPLOYED_ANOMALY, ID_COLUMN, TARGET_COLUMN, load_schema
 
 TRUE_PROBABILITY_COLUMN = "TRUE_PROBABILITY"
@@ -185,43 +186,10 @@ _BUREAU_MEANS = {"HOUR": 0.0064, "DAY": 0.007, "WEEK": 0.034, "MON": 0.267, "QRT
 _REGION_VALUES = np.round(np.concatenate([[0.00029, 0.072508], np.geomspace(0.0005, 0.05, 79)]), 6)
 _REGION_SHARES = np.exp(-np.abs(np.log(_REGION_VALUES / 0.02))) / np.exp(-np.abs(np.log(_REGION_VALUES / 0.02))).sum()
 
-# The default-risk function: the intercept is set so that about 8% of applicants default,
-# as in the real file (8.07%); the noise is the risk no feature explains.
-_INTERCEPT = -3.0
-_NOISE_SD = 0.6
 
-
-def default_probability(
-    ext1: np.ndarray,
-    ext2: np.ndarray,
-    ext3: np.ndarray,
-    age_years: np.ndarray,
-    years_employed: np.ndarray,
-    credit_to_annuity: np.ndarray,
-    male: np.ndarray,
-    higher_education: np.ndarray,
-    own_car: np.ndarray,
-    noise: np.ndarray,
-) -> np.ndarray:
-    """True probability of default, from a handful of features and an unobserved noise term.
-
-    EXT_SOURCE values enter before any masking: a client whose score is missing from the
-    file still has one, which the model cannot see (missing information costs accuracy).
-    """
-    logit = (
-        _INTERCEPT
-        - 2.2 * (ext2 - 0.5)
-        - 2.6 * (ext3 - 0.5)
-        - 1.6 * (ext1 - 0.5)
-        - 0.025 * (age_years - 43.0)
-        - 0.06 * np.minimum(years_employed, 20.0)
-        + 0.035 * (credit_to_annuity - 20.0) * (credit_to_annuity < 30)
-        + 0.30 * male
-        - 0.35 * higher_education
-        - 0.20 * own_car
-        + noise
-    )
-    return 1.0 / (1.0 + np.exp(-logit))
+def default_probability(*features: np.ndarray, risk: RiskFunction = TRAINING_WORLD) -> np.ndarray:
+    """True probability of default (`contract.risk.RiskFunction.probability`, the training world by default)."""
+    return risk.probability(*features)
 
 
 def _choice(rng: np.random.Generator, levels: list[str], shares: dict[str, float], n: int) -> np.ndarray:
@@ -238,8 +206,14 @@ def _mask(rng: np.random.Generator, values: np.ndarray, rate: float) -> np.ndarr
     return out
 
 
-def generate(n_rows: int, seed: int = 0, progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """Generate `n_rows` applications: SK_ID_CURR, TARGET, the 120 features, TRUE_PROBABILITY."""
+def generate(
+    n_rows: int, seed: int = 0, progress: Callable[[str], None] | None = None, risk: RiskFunction = TRAINING_WORLD
+) -> pd.DataFrame:
+    """Generate `n_rows` applications: SK_ID_CURR, TARGET, the 120 features, TRUE_PROBABILITY.
+
+    `risk` is the world the defaults are drawn in (`contract.risk`); the applicants are the same
+    for a seed whatever it is.
+    """
     report = progress or (lambda _msg: None)
     schema = load_schema()["columns"]
     rng = np.random.default_rng(seed)
@@ -389,7 +363,7 @@ def generate(n_rows: int, seed: int = 0, progress: Callable[[str], None] | None 
         cols[name] = np.where(bureau_missing, np.nan, counts)
 
     report("  default outcomes from the known risk function")
-    noise = rng.normal(0, _NOISE_SD, n)
+    noise = rng.normal(0, NOISE_SD, n)
     true_p = default_probability(
         ext1,
         ext2,
@@ -401,6 +375,7 @@ def generate(n_rows: int, seed: int = 0, progress: Callable[[str], None] | None 
         higher_education.astype(float),
         own_car.astype(float),
         noise,
+        risk=risk,
     )
     target = (rng.random(n) < true_p).astype(np.int64)
 

@@ -61,6 +61,8 @@ class TrainConfig:
     tracking_uri: str | None = None
     experiment: str = "credit-scoring"
     model_name: str = MODEL_NAME
+    alias: str = CHAMPION_ALIAS
+    """The registry alias the new version gets (`challenger`: trained for a shadow run, champion untouched)."""
     reference_rows: int = 5_000
     early_stopping_rounds: int = 100
     lgbm_params: dict[str, Any] = field(default_factory=dict)
@@ -305,6 +307,6 @@ def log_and_register(
         )
         version = str(info.registered_model_version)
         client = mlflow.MlflowClient()
-        client.set_registered_model_alias(config.model_name, CHAMPION_ALIAS, version)
-        logger.info(f"registered {config.model_name} version {version} as @{CHAMPION_ALIAS} (run {run.info.run_id})")
+        client.set_registered_model_alias(config.model_name, config.alias, version)
+        logger.info(f"registered {config.model_name} version {version} as @{config.alias} (run {run.info.run_id})")
         return run.info.run_id, version
