@@ -11,7 +11,7 @@ bad to it, and compares what the clients were answered with what the store holds
   answered == rows, no duplicate.
 - `workers`: WEB_CONCURRENCY=2 workers shipping to one database: every record exactly once.
 
-tests/decisions/test_decision_guarantees.py runs the same scenarios, shorter. The numbers in
+tests/inference/decisions/test_decision_guarantees.py runs the same scenarios, shorter. The numbers in
 benchmarks/RESULTS.md come from this command.
 """
 

@@ -8,13 +8,15 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from contract.names import PREDICT_PATH
 from contract.requests import build_request_models
 from contract.scorer import Scorer
+from inference.context import new_context
 from inference.decisions.recorders import JsonlRecorder
 from inference.lifespan import load_explainer
 from inference.metrics import Metrics
 from inference.security import KeyGate, KeyRing
-from inference.service import ScoringService
+from inference.service import ScoringRequest, ScoringService
 from inference.throttle import FailedKeyThrottle
 
 KEY = "bench-key"
@@ -41,6 +43,15 @@ def build_service(scorer: Scorer, record_dir: Path, reasons: bool = True) -> Sco
         max_batch_body_bytes=8 * 1024 * 1024,
         explainer=load_explainer(scorer) if reasons else None,
     )
+
+
+def scoring_request(body: bytes, key: str = KEY, path: str = PREDICT_PATH, query: bytes = b"") -> ScoringRequest:
+    """A POST to a scoring path whose body is already read, as a door hands it to the service."""
+
+    async def read_body(limit: int) -> bytes:
+        return body
+
+    return ScoringRequest(path, "POST", key, "127.0.0.1", query, read_body, new_context())
 
 
 def run_now(coroutine: Coroutine[Any, Any, Any]) -> Any:

@@ -19,13 +19,11 @@ from pathlib import Path
 import orjson
 import pandas as pd
 
-from benchmarks.inprocess import KEY, build_service, run_now
+from benchmarks.inprocess import KEY, build_service, run_now, scoring_request
 from benchmarks.models import PROJECT_ARTIFACT, REFERENCE_NAME
-from contract.names import PREDICT_PATH
 from contract.scorer import Scorer
 from contract.spec import FeatureSpec
 from export.parity import records
-from inference.context import new_context
 
 
 def load_bodies(artifact: Path, spec: FeatureSpec, n: int = 1000) -> list[bytes]:
@@ -45,11 +43,7 @@ def hot_path(artifact: Path, seconds: float) -> int:
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             for body in bodies:
-
-                async def read_body(limit: int, body: bytes = body) -> bytes:
-                    return body
-
-                answer = run_now(service.answer(PREDICT_PATH, KEY, read_body, new_context()))
+                answer = run_now(service.answer(scoring_request(body)))
                 assert answer.status == 200
             done += len(bodies)
         service.recorder.close(5.0)

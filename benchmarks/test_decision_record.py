@@ -3,7 +3,7 @@
 `record()` runs on the request path before the answer is sent: one orjson encoding of the
 record (~3.3 KB for a full applicant) and one `os.write` to an `O_APPEND` descriptor. With
 PostgreSQL the same call is made while the shipper thread empties the files into a real local
-server (tests/decisions/conftest.py). `queue-put (old log)` is the former background-thread log's
+server (tests/inference/decisions/conftest.py). `queue-put (old log)` is the former background-thread log's
 request-side cost for comparison: cheaper at the call, but its formatting then ran on a thread
 competing for the GIL, and a SIGKILL lost what was queued.
 """

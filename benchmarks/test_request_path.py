@@ -19,10 +19,9 @@ import pytest
 
 from benchmarks.asgi import AsgiDriver
 from benchmarks.conftest import N_ROWS, TOLERANCE, Served, cycling
-from benchmarks.inprocess import KEY, build_service, run_now
+from benchmarks.inprocess import KEY, build_service, run_now, scoring_request
 from contract.names import PREDICT_PATH
 from contract.records import Decision
-from inference.context import new_context
 from inference.service import ScoringService
 
 
@@ -57,10 +56,7 @@ def _steps(served: Served, service: ScoringService) -> dict[str, Any]:
         return b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in entry.records())
 
     def answer(i: int) -> float:
-        async def read_body(limit: int) -> bytes:
-            return bodies[i]
-
-        result = run_now(service.answer(PREDICT_PATH, KEY, read_body, new_context()))
+        result = run_now(service.answer(scoring_request(bodies[i])))
         return float(orjson.loads(result.body)["probability"])
 
     return {
@@ -176,10 +172,7 @@ def test_refused_answer(
     assert refused
 
     def answer(i: int) -> dict[str, Any]:
-        async def read_body(limit: int) -> bytes:
-            return refused[i]
-
-        return orjson.loads(run_now(chosen.answer(PREDICT_PATH, KEY, read_body, new_context())).body)  # type: ignore[no-any-return]
+        return orjson.loads(run_now(chosen.answer(scoring_request(refused[i]))).body)  # type: ignore[no-any-return]
 
     _, result = benchmark(cycling(answer, len(refused)))
     assert result["decision"] == "refused" and (("reasons" in result) == (reasons == "with-reasons"))

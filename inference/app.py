@@ -57,6 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=build_lifespan(settings),
         # deepLinking: /docs#/scoring/predict_predict_post opens that operation (handy to share).
         swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True, "deepLinking": True},
+        # FastAPI's OpenTelemetry hooks look up the global providers on every request; the service
+        # exports Prometheus metrics and no traces, so they only cost time (benchmarks/RESULTS.md).
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.metrics = metrics = Metrics()
     app.state.loaded = None

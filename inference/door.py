@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from inference.body import asgi_chunks, read_limited
 from inference.context import context_of, new_context
 from inference.security import API_KEY_HEADER
-from inference.service import Answer, answer_scoring
+from inference.service import Answer, ScoringRequest, answer_scoring
 from inference.state import loaded_of
 
 _KEY_HEADER = API_KEY_HEADER.encode("ascii")
@@ -53,13 +53,17 @@ class ScoringDoor:
         async def read_body(limit: int) -> bytes:
             return await read_limited(asgi_chunks(receive), declared_length, limit)
 
-        context = context_of(scope) or new_context()
-        service = loaded.service if loaded is not None else None
         client = scope.get("client")
-        address = client[0] if client else None
-        query = scope.get("query_string", b"")
-        answer = await answer_scoring(service, scope["path"], api_key, read_body, context, method, address, query)
-        await send_answer(send, answer)
+        request = ScoringRequest(
+            path=scope["path"],
+            method=method,
+            api_key=api_key,
+            client=client[0] if client else None,
+            query=scope.get("query_string", b""),
+            read_body=read_body,
+            context=context_of(scope) or new_context(),
+        )
+        await send_answer(send, await answer_scoring(loaded.service if loaded is not None else None, request))
 
 
 async def send_answer(send: Send, answer: Answer) -> None:

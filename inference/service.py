@@ -65,6 +65,21 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
+class ScoringRequest:
+    """What a door hands the service: the request's facts, and how to read its body."""
+
+    path: str
+    method: str
+    api_key: str | None
+    client: str | None
+    """The caller's address (ASGI `scope["client"]`), for failed-key throttling."""
+    query: bytes
+    """The raw query string: `explain=true` asks for every applicant's attributions."""
+    read_body: BodyReader
+    context: RequestContext
+
+
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     """A scoring endpoint: its path (the metrics label and record's `endpoint`) and body limit."""
 
@@ -125,29 +140,18 @@ class ScoringService:
             BATCH_PATH: Endpoint(BATCH_PATH, max_batch_body_bytes, batch=True),
         }
 
-    async def answer(
-        self,
-        path: str,
-        api_key: str | None,
-        read_body: BodyReader,
-        context: RequestContext,
-        method: str = "POST",
-        client: str | None = None,
-        query: bytes = b"",
-    ) -> Answer:
-        """The whole answer to one scoring request, already recorded; never raises.
-
-        `client` is the caller's address (ASGI `scope["client"]`), for failed-key throttling;
-        `query` the raw query string (`explain=true` asks for every applicant's attributions)."""
-        endpoint = self.endpoints[path]
+    async def answer(self, request: ScoringRequest) -> Answer:
+        """The whole answer to one scoring request, already recorded; never raises."""
+        endpoint = self.endpoints[request.path]
+        context = request.context
         request_id = context.request_id
         scores: Scores | None = None
         try:
-            if method != "POST":
+            if request.method != "POST":
                 raise MethodNotAllowed("Method Not Allowed", headers={"Allow": "POST"})
-            self.keys.require("scoring", api_key, client)
-            explain = _wants_explanation(query) if query else False
-            body = await read_body(endpoint.max_body_bytes)
+            self.keys.require("scoring", request.api_key, request.client)
+            explain = _wants_explanation(request.query) if request.query else False
+            body = await request.read_body(endpoint.max_body_bytes)
             if endpoint.batch:
                 # A full batch holds the GIL for tens of milliseconds (validation, encoding): in a
                 # worker thread the event loop still gets its turn every switch interval.
@@ -321,17 +325,8 @@ def error_answer(error: ServiceError, request_id: str | None) -> Answer:
 _NOT_READY = ModelNotReady("The model is not loaded (the service is starting or stopping)")
 
 
-async def answer_scoring(
-    service: ScoringService | None,
-    path: str,
-    api_key: str | None,
-    read_body: BodyReader,
-    context: RequestContext,
-    method: str = "POST",
-    client: str | None = None,
-    query: bytes = b"",
-) -> Answer:
+async def answer_scoring(service: ScoringService | None, request: ScoringRequest) -> Answer:
     """What every door calls: the service's answer, or 503 while there is no service."""
     if service is None:
-        return error_answer(_NOT_READY, context.request_id)
-    return await service.answer(path, api_key, read_body, context, method, client, query)
+        return error_answer(_NOT_READY, request.context.request_id)
+    return await service.answer(request)

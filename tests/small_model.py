@@ -1,7 +1,7 @@
 """A small real model: trained on synthetic rows, registered in a temporary MLflow store, exported.
 
 The `trained` fixture (conftest.py) builds it once per session for the model tests
-(tests/test_training_export.py, tests/test_explain.py).
+(tests/training/test_training_export.py, tests/contract/test_explain.py).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from inference.context import context_of, new_context
 from inference.errors import ErrorResponse
 from inference.schemas import BatchPredictionResponse, PredictionResponse
 from inference.security import api_key_header
-from inference.service import answer_scoring
+from inference.service import ScoringRequest, answer_scoring
 from inference.state import loaded_of
 
 ApiKey = Annotated[str | None, Security(api_key_header)]
@@ -80,12 +80,15 @@ async def _answer(request: Request, api_key: str | None) -> Response:
         return await read_limited(request.stream(), declared_length, limit)
 
     loaded = loaded_of(request.app)
-    service = loaded.service if loaded is not None else None
-    context = context_of(request.scope) or new_context()
-    address = request.client.host if request.client else None
-    query = request.scope.get("query_string", b"")
-    answer = await answer_scoring(
-        service, request.scope["path"], api_key, read_body, context, client=address, query=query
+    scoring_request = ScoringRequest(
+        path=request.scope["path"],
+        method=request.method,
+        api_key=api_key,
+        client=request.client.host if request.client else None,
+        query=request.scope.get("query_string", b""),
+        read_body=read_body,
+        context=context_of(request.scope) or new_context(),
     )
+    answer = await answer_scoring(loaded.service if loaded is not None else None, scoring_request)
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in answer.headers}
     return Response(answer.body, status_code=answer.status, headers=headers)

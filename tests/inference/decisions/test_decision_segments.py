@@ -20,7 +20,7 @@ from inference.decisions.segments import Backlog, SegmentName, SegmentWriter, tr
 from inference.metrics import Metrics
 from inference.settings import DecisionStoreSettings
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _lines(directory: Path) -> list[dict]:

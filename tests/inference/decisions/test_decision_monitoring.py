@@ -22,7 +22,7 @@ from monitoring.logs import load_logs, load_store
 from monitoring.simulate import to_payloads
 from training.synthetic import TRUE_PROBABILITY_COLUMN, generate
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SPEC = load_feature_spec(None)
 START = datetime(2026, 11, 25, 23, 0, tzinfo=UTC)  # two hours across a UTC midnight
 

@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MAKEFILE = ROOT / "Makefile"
 VARIABLES = ("PORT", "HOST", "PYTHON", "VENV", "N", "DRIFT", "URL", "MODEL_URI", "NOTEBOOK_OUT", "API_KEY", "UPGRADE")
 

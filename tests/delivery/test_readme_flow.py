@@ -24,7 +24,7 @@ import pytest
 
 from monitoring.demo import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 README_PORT = "127.0.0.1:8000"
 

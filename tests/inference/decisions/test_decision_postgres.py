@@ -27,7 +27,7 @@ from inference.metrics import Metrics
 from inference.settings import DecisionStoreSettings
 from scripts.pg_cluster import LocalPostgres, free_port
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _recorder(url: str, folder: Path, metrics: Metrics | None = None, **overrides: Any) -> PostgresRecorder:

@@ -23,7 +23,7 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 INPUTS = sorted(ROOT.glob("requirements-*.txt"))
 DEV_LOCK = ROOT / "requirements-dev.lock"
 

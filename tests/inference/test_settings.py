@@ -14,7 +14,7 @@ from pydantic import SecretStr, ValidationError
 from inference.lifespan import settings_problem
 from inference.settings import Settings, get_settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from monitoring.demo import latest_demo_logs, running_api
 from monitoring.logs import load_logs
 from monitoring.simulate import SimulationResult, combine, post_outcomes, simulate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "credit_scoring.onnx"
 REFERENCE = ROOT / "models" / "reference_sample.parquet"
 NOTEBOOK = ROOT / "notebook" / "monitoring.ipynb"

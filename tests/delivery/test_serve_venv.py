@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TRAINING_ONLY = ("pandas", "sklearn", "lightgbm", "mlflow", "pyarrow", "onnx", "evidently")
 TELEMETRY_WARNING = "Failed to persist telemetry device ID"
 

@@ -154,7 +154,7 @@ def test_the_module_runs_as_a_script() -> None:
         capture_output=True,
         text=True,
         check=False,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert done.returncode == 0
     assert "drift" in done.stdout and "simulate" in done.stdout and "calibrate" in done.stdout
@@ -168,7 +168,7 @@ def test_reference_without_a_feature_column_is_refused(tmp_path: Path, reference
 
 
 def test_monitoring_stays_out_of_the_serving_image() -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     lines = (root / "requirements-serve.txt").read_text().lower().splitlines()
     serve = {re.split(r"[=<>~!;\[ ]", line.strip(), maxsplit=1)[0] for line in lines if line.strip()[:1].isalnum()}
     assert "fastapi" in serve  # the file parses
