@@ -373,6 +373,8 @@ display(pd.DataFrame({name: pd.DataFrame(values).T["refusal_rate"] for name, val
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
 for ax, grouping in zip(axes, ("gender", "age_band"), strict=True):
     part = long[long["grouping"] == grouping].pivot(index="window_start", columns="group", values="refusal_rate")
+    # Windows as labels, not a time axis: pandas' date locator runs away on one or two windows.
+    part.index = [pd.Timestamp(start).strftime("%m-%d %H:%M") for start in part.index]
     part.plot(ax=ax, marker="o", title=f"Refusal rate by {grouping.replace('_', ' ')}")
     ax.set(ylabel="refusal rate", xlabel="window")
 plt.tight_layout()
