@@ -119,7 +119,8 @@ display(
 
 # %%
 span = requests["ts"].max() - requests["ts"].min()
-freq = "1s" if span < pd.Timedelta(minutes=2) else "1min" if span < pd.Timedelta(hours=3) else "1h"
+# The finest bin that keeps the plots to a few hundred points, whatever the window's length.
+freq = next((f for f in ("1s", "1min", "1h", "1D") if span / pd.Timedelta(f) <= 500), "7D")
 over_time = latency_over_time(requests, freq=freq)
 fig, (left, right) = plt.subplots(1, 2)
 over_time[["p50", "p95", "p99"]].plot(ax=left, marker=".", title=f"Request latency per {freq} (ms)")
