@@ -217,3 +217,19 @@ def serve(tmp_path: Path, model_path: Path, api_keys: tuple[str, ...]) -> Iterat
         if server.process.poll() is None:
             server.process.kill()
             server.process.wait()
+
+
+def challenger_copy(model_path: Path, directory: Path, threshold_factor: float) -> Path:
+    """The champion's graph as a challenger: version "challenger-7" and its threshold times
+    `threshold_factor`, so the scores are equal and the decisions in between flip."""
+    import onnx
+
+    model = onnx.load(str(model_path))
+    for prop in model.metadata_props:
+        if prop.key == "model_version":
+            prop.value = "challenger-7"
+        elif prop.key == "threshold":
+            prop.value = repr(float(prop.value) * threshold_factor)
+    path = directory / "challenger.onnx"
+    onnx.save(model, str(path))
+    return path

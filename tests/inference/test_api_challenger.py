@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import pytest
 from fastapi.testclient import TestClient
 
 from inference.app import create_app
 from inference.settings import Settings
+from tests.conftest import challenger_copy
 
 Records = Callable[[Path], list[dict[str, Any]]]
 
@@ -21,15 +21,7 @@ Records = Callable[[Path], list[dict[str, Any]]]
 def challenger_path(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The champion's graph under another version and a stricter threshold: same scores,
     different decisions for the applicants in between."""
-    model = onnx.load(str(model_path))
-    for prop in model.metadata_props:
-        if prop.key == "model_version":
-            prop.value = "challenger-7"
-        elif prop.key == "threshold":
-            prop.value = repr(float(prop.value) * 3)
-    path = tmp_path_factory.mktemp("challenger") / "challenger.onnx"
-    onnx.save(model, str(path))
-    return path
+    return challenger_copy(model_path, tmp_path_factory.mktemp("challenger"), threshold_factor=3)
 
 
 def test_the_challenger_is_scored_recorded_and_never_answered(

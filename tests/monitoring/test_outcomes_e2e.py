@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import onnx
 import pytest
 
 from contract.risk import CONCEPT_DRIFT, TRAINING_WORLD
 from contract.spec import FeatureSpec
 from monitoring.__main__ import main
 from monitoring.simulate import post_outcomes, simulate
+from tests.conftest import challenger_copy
 
 OUTCOME_KEY = "outcome-key-for-the-e2e"
 
@@ -24,15 +24,7 @@ OUTCOME_KEY = "outcome-key-for-the-e2e"
 @pytest.fixture(scope="module")
 def challenger_path(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The champion's graph with a stricter threshold: same scores, some decisions flipped."""
-    model = onnx.load(str(model_path))
-    for prop in model.metadata_props:
-        if prop.key == "model_version":
-            prop.value = "challenger-7"
-        elif prop.key == "threshold":
-            prop.value = repr(float(prop.value) * 1.5)
-    path = tmp_path_factory.mktemp("challenger") / "challenger.onnx"
-    onnx.save(model, str(path))
-    return path
+    return challenger_copy(model_path, tmp_path_factory.mktemp("challenger"), threshold_factor=1.5)
 
 
 def _send(url: str, key: str, spec: FeatureSpec, prefix: str, world: Any, seed: int) -> dict[str, int]:
