@@ -40,7 +40,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from benchmarks.machine import code_fingerprint, cpu_seconds, machine_info, memory_mb, versions
+from benchmarks.machine import code_fingerprint, cpu_seconds, machine_info, memory_mb, versions, voluntary_switches
 from benchmarks.models import MODEL_URI, PROJECT_ARTIFACT, RESULTS_DIR, BenchModel, resolve
 from contract.spec import FeatureSpec
 from export.parity import records
@@ -348,11 +348,13 @@ def run_wrk(running: Running, bodies_file: Path, connections: int, duration: flo
         running.kind.api_key or "",
     ]
     cpu_before = cpu_seconds(running.process.pid)
+    sleeps_before = voluntary_switches(running.process.pid)
     started = time.perf_counter()
     wrk = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = wrk.communicate()
     elapsed = time.perf_counter() - started
     server_cpu = cpu_seconds(running.process.pid) - cpu_before
+    loop_sleeps = voluntary_switches(running.process.pid) - sleeps_before
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # cumulative: differenced by the caller
     if wrk.returncode != 0:
         raise RuntimeError(f"wrk failed ({wrk.returncode}): {err.decode()[-2000:]}")
@@ -378,6 +380,11 @@ def run_wrk(running: Running, bodies_file: Path, connections: int, duration: flo
         "mean_ms": round(latency["mean"] / 1000, 4),
         "max_ms": latency["max"] / 1000,
         "server_cpu_pct": round(100 * server_cpu / elapsed, 1),
+        "server_cpu_us_per_request": round(1e6 * server_cpu / max(raw["requests"], 1), 1),
+        # How often the event loop (the main thread of a one-worker server) went idle between
+        # requests: on a VM each sleep is a halted vCPU to wake (benchmarks/RESULTS.md section 13),
+        # so it shows up in the latency at 1 connection.
+        "loop_sleeps_per_request": round(loop_sleeps / max(raw["requests"], 1), 3),
         "_rusage": usage.ru_utime + usage.ru_stime,
         "elapsed_s": round(elapsed, 2),
         "loadavg_1m": os.getloadavg()[0],
@@ -442,7 +449,15 @@ def summarise(rounds: list[dict[str, Any]], connections: list[int]) -> dict[str,
         "errors": sum(r[f"c{n}"]["errors"] for r in rounds for n in connections),
     }
     for n in connections:
-        for key in ("p50_ms", "p99_ms", "requests_per_s", "server_cpu_pct", "loadgen_cpu_pct"):
+        for key in (
+            "p50_ms",
+            "p99_ms",
+            "requests_per_s",
+            "server_cpu_pct",
+            "server_cpu_us_per_request",
+            "loop_sleeps_per_request",
+            "loadgen_cpu_pct",
+        ):
             summary[f"c{n}_{key}"] = med([r[f"c{n}"][key] for r in rounds])
     if "prediction_records" in rounds[0]:
         summary["prediction_records"] = sum(r["prediction_records"] for r in rounds)

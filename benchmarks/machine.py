@@ -117,6 +117,12 @@ def memory_mb(pid: int) -> dict[str, float]:
     }
 
 
+def voluntary_switches(pid: int) -> int:
+    """How many times a process's main thread (the server's event loop) has gone to sleep so far."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("voluntary_ctxt_switches:", 1)[1].split()[0])
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process tree so far."""
     total = 0
