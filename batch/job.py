@@ -19,9 +19,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from batch.executor import PROBLEMS, ROW_ID_COLUMN, ROW_NUMBER, ScoreBatches
-from batch.parquet_slices import TASK_SCHEMA, ReadAndScore, open_input, readable_here
+import pyarrow as pa
+
+from batch.executor import PROBLEMS, ROW_ID_COLUMN, ROW_NUMBER, ScoreRows, Scoring
+from batch.parquet_slices import ScoreSlices, local_path, open_input, readable_here
+from batch.parts import REJECTS, SCORED, abandon, commit, new_staging
 from batch.progress import StageProgress
+from batch.reasons import DEFAULT_REASONS, MAX_REASONS, ReasonsUnavailable, load_explainer
 from batch.shipping import package_code
 from contract.scorer import ModelLoadError, Scorer
 from contract.spec import FeatureSpec
@@ -43,6 +47,9 @@ class JobConfig:
     input_format: str | None = None  # None: from the file name (.csv, else Parquet)
     overwrite: bool = False
     spark_reader: bool = False  # Parquet through Spark's reader even on a local path (slower)
+    spark_writer: bool = False  # Spark writes the outputs even to a local path (slower)
+    reasons: bool = False  # add each refused row's reasons (the API's), `reasons_count` of them at most
+    reasons_count: int = DEFAULT_REASONS
     progress_every_s: float = 5.0
 
 
@@ -60,6 +67,8 @@ class JobResult:
     threshold: float
     id_column: str | None
     seconds: float
+    reasons: int = 0
+    """Reasons per refused row (0: no `reasons` column)."""
 
 
 def say(message: str) -> None:
@@ -107,13 +116,33 @@ def build_session(master: str | None, app_name: str = "credit-scoring-batch") ->
     return session
 
 
-def score_portfolio(spark: Any, config: JobConfig, log: Callable[[str], None] = say) -> JobResult:
-    """Score `config.input` into `config.output` on an existing session; raise InputError on bad input."""
-    from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
+def load_model(config: JobConfig) -> Scorer:
+    """The artifact, checked (and its explainer when `--reasons`); InputError saying why it is unusable."""
+    scorer = Scorer(config.model)
+    try:
+        scorer.load()
+    except ModelLoadError as exc:
+        raise InputError(str(exc)) from None
+    if config.reasons:
+        try:
+            load_explainer(scorer.metadata)
+        except ReasonsUnavailable as exc:
+            raise InputError(f"{config.model}: {exc}") from None
+    return scorer
 
+
+def score_portfolio(
+    spark: Any, config: JobConfig, log: Callable[[str], None] = say, scorer: Scorer | None = None
+) -> JobResult:
+    """Score `config.input` into `config.output` on an existing session; raise InputError on bad input.
+
+    `scorer`: the artifact already loaded by `load_model(config)` (the CLI checks it before Spark starts).
+    """
     started = time.perf_counter()
     check_local_paths(config)
-    scorer = _load_model(config.model)
+    if not 1 <= config.reasons_count <= MAX_REASONS:
+        raise InputError(f"--reasons-count must be between 1 and {MAX_REASONS}, got {config.reasons_count}")
+    scorer = scorer or load_model(config)
     metadata = scorer.metadata
     spec = metadata.feature_spec
     log(f"model {metadata.model_name} v{metadata.model_version}, threshold {metadata.threshold:.4f}")
@@ -124,47 +153,73 @@ def score_portfolio(spark: Any, config: JobConfig, log: Callable[[str], None] = 
     if not spark.conf.get("spark.submit.pyFiles", ""):  # spark-submit --py-files ships it already
         spark.sparkContext.addPyFile(str(package_code(Path(tempfile.mkdtemp(prefix="batch-code-")))))
 
+    # Executors write their own parts where they can reach the output; else Spark writes it.
+    staging = (
+        new_staging(local_path(config.output)) if not config.spark_writer and readable_here(config.output) else None
+    )
     kind = input_format(config.input, config.input_format)
     if kind == "parquet" and not config.spark_reader and readable_here(config.input):
-        results, read, id_column = _plan_parquet_slices(spark, config, spec, log)
+        plan = _plan_parquet_slices(spark, config, spec, staging, log)
     else:
-        results, read, id_column = _plan_spark_reader(spark, config, spec, kind, log)
-
-    from pyspark import StorageLevel
-
-    results = results.persist(StorageLevel.MEMORY_AND_DISK)  # written twice, counted once
+        plan = _plan_spark_reader(spark, config, spec, kind, staging, log)
     try:
-        scored = results.filter(F.col(PROBLEMS).isNull()).select(
-            *([id_column] if id_column else []),
-            ROW_NUMBER,
-            "probability",
-            "prediction",
-            "decision",
-            F.lit(metadata.model_version).alias("model_version"),
-            F.lit(metadata.threshold).alias("threshold"),
-        )
-        rejects = results.filter(F.col(PROBLEMS).isNotNull()).select(
-            ROW_NUMBER, *([id_column] if id_column else []), PROBLEMS
-        )
-        mode = "overwrite" if config.overwrite else "errorifexists"
-        with StageProgress(spark.sparkContext, "scoring", log, config.progress_every_s):
-            scored.write.mode(mode).parquet(_join(config.output, "scored"))
-        rejects.orderBy(ROW_NUMBER).write.mode(mode).parquet(_join(config.output, "rejects"))
-        kinds = results.groupBy(F.col(PROBLEMS).isNotNull().alias("rejected")).count().collect()
-        by_kind = {bool(row["rejected"]): int(row["count"]) for row in kinds}
+        if staging is not None:
+            counts = _write_parts(spark, plan, config, staging, log)
+        else:
+            counts = _write_with_spark(spark, plan, config, log)
     except Exception as exc:
+        if staging is not None:
+            abandon(staging)
         raise _as_input_error(exc, config.input) from None
-    finally:
-        results.unpersist()
 
-    counts = JobCounts(read=read, scored=by_kind.get(False, 0), rejected=by_kind.get(True, 0))
     if counts.scored + counts.rejected != counts.read:  # nothing may go missing silently
         raise RuntimeError(f"{counts.read} rows read but {counts.scored} scored and {counts.rejected} rejected")
     result = JobResult(
-        counts, metadata.model_version, metadata.threshold, id_column, round(time.perf_counter() - started, 3)
+        counts,
+        metadata.model_version,
+        metadata.threshold,
+        plan.scoring.id_column,
+        round(time.perf_counter() - started, 3),
+        plan.scoring.reasons,
     )
     _write_summary(config, result)
     return result
+
+
+@dataclass(frozen=True)
+class _Plan:
+    results: Any  # the DataFrame of the executors' output (reports, or rows for Spark's writer)
+    scoring: Scoring
+    read: int
+
+
+def _write_parts(spark: Any, plan: _Plan, config: JobConfig, staging: str, log: Callable[[str], None]) -> JobCounts:
+    """Executors write their parts; only their reports come back; the driver commits them."""
+    with StageProgress(spark.sparkContext, "scoring", log, config.progress_every_s):
+        reports = [row if isinstance(row, dict) else row.asDict() for row in plan.results.collect()]
+    committed = commit(local_path(config.output), staging, reports, plan.scoring.schemas())
+    return JobCounts(read=plan.read, scored=committed.scored, rejected=committed.rejected)
+
+
+def _write_with_spark(spark: Any, plan: _Plan, config: JobConfig, log: Callable[[str], None]) -> JobCounts:
+    """An output only Spark can write (hdfs://, s3a://, ... or --spark-writer): the rows go through the JVM."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
+
+    schemas = plan.scoring.schemas()
+    results = plan.results.persist(StorageLevel.MEMORY_AND_DISK)  # written twice, counted once
+    try:
+        scored = results.filter(F.col(PROBLEMS).isNull()).select(*schemas[SCORED].names)
+        rejects = results.filter(F.col(PROBLEMS).isNotNull()).select(*schemas[REJECTS].names)
+        mode = "overwrite" if config.overwrite else "errorifexists"
+        with StageProgress(spark.sparkContext, "scoring", log, config.progress_every_s):
+            scored.write.mode(mode).parquet(_join(config.output, SCORED))
+        rejects.orderBy(ROW_NUMBER).write.mode(mode).parquet(_join(config.output, REJECTS))
+        kinds = results.groupBy(F.col(PROBLEMS).isNotNull().alias("rejected")).count().collect()
+    finally:
+        results.unpersist()
+    by_kind = {bool(row["rejected"]): int(row["count"]) for row in kinds}
+    return JobCounts(read=plan.read, scored=by_kind.get(False, 0), rejected=by_kind.get(True, 0))
 
 
 def _check_columns(config: JobConfig, columns: list[str], spec: FeatureSpec) -> str | None:
@@ -176,9 +231,13 @@ def _check_columns(config: JobConfig, columns: list[str], spec: FeatureSpec) -> 
     return next((name for name in ID_COLUMNS if name in columns), None)
 
 
+def _scoring(config: JobConfig, id_column: str | None, id_type: Any, staging: str | None) -> Scoring:
+    return Scoring(config.model.name, id_column, id_type, config.reasons_count if config.reasons else 0, staging)
+
+
 def _plan_parquet_slices(
-    spark: Any, config: JobConfig, spec: FeatureSpec, log: Callable[[str], None]
-) -> tuple[Any, int, str | None]:
+    spark: Any, config: JobConfig, spec: FeatureSpec, staging: str | None, log: Callable[[str], None]
+) -> _Plan:
     """Parquet on a local path: executors read their slices with pyarrow (batch.parquet_slices)."""
     try:
         source = open_input(config.input)
@@ -188,15 +247,25 @@ def _plan_parquet_slices(
     log(f"read {source.num_rows:,} rows in {len(source.slices)} slice(s) from {config.input}")
     id_type = source.schema.field(id_column).type if id_column else None
     keep = spec.names + ([id_column] if id_column and id_column not in spec.names else [])
-    score = ScoreBatches(config.model.name, id_column, id_type, ())
-    tasks = spark.createDataFrame(source.tasks(), _spark_schema(TASK_SCHEMA)).repartition(max(len(source.slices), 1))
-    reader = ReadAndScore(score, tuple(keep))
-    return tasks.mapInArrow(reader, _spark_schema(score.schema())), source.num_rows, id_column
+    scoring = _scoring(config, id_column, id_type, staging)
+    tasks = ScoreSlices(scoring, source.slices, tuple(keep), _text_columns(source.schema, spec))
+    partitions = max(len(source.slices), 1)  # one task per slice
+    if staging is not None:  # an RDD: no SQL plan, no Arrow stream, only the reports come back
+        results = spark.sparkContext.parallelize(range(len(source.slices)), partitions).mapPartitions(tasks.parts)
+    else:
+        task_ids = spark.range(0, len(source.slices), 1, partitions)
+        results = task_ids.mapInArrow(tasks, _spark_schema(scoring.rows_schema()))
+    return _Plan(results, scoring, source.num_rows)
+
+
+def _text_columns(schema: Any, spec: FeatureSpec) -> tuple[str, ...]:
+    """The categorical columns the file stores as text (read as dictionaries)."""
+    return tuple(name for name in spec.categorical_names if pa.types.is_string(schema.field(name).type))
 
 
 def _plan_spark_reader(
-    spark: Any, config: JobConfig, spec: FeatureSpec, kind: str, log: Callable[[str], None]
-) -> tuple[Any, int, str | None]:
+    spark: Any, config: JobConfig, spec: FeatureSpec, kind: str, staging: str | None, log: Callable[[str], None]
+) -> _Plan:
     """Any source Spark reads (CSV, remote Parquet): rows reach the workers as Arrow batches."""
     from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
     from pyspark.sql.pandas.types import to_arrow_type
@@ -220,17 +289,10 @@ def _plan_spark_reader(
     keep = spec.names + ([id_column] if id_column and id_column not in spec.names else [])
     rows = frame.select(*keep).withColumn(ROW_ID_COLUMN, F.monotonically_increasing_id())
     id_type = to_arrow_type(frame.schema[id_column].dataType) if id_column else None
-    score = ScoreBatches(config.model.name, id_column, id_type, offsets)
-    return rows.mapInArrow(score, _spark_schema(score.schema())), read, id_column
-
-
-def _load_model(path: Path) -> Scorer:
-    scorer = Scorer(path)
-    try:
-        scorer.load()
-    except ModelLoadError as exc:
-        raise InputError(str(exc)) from None
-    return scorer
+    scoring = _scoring(config, id_column, id_type, staging)
+    score = ScoreRows(scoring, offsets)
+    results = rows.mapInArrow(score, _spark_schema(score.output_schema()))
+    return _Plan(results, scoring, read)
 
 
 def _read(spark: Any, config: JobConfig) -> Any:
