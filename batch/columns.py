@@ -126,8 +126,7 @@ class BatchChecker:
         """(level codes as float64, NaN when missing or unknown; the rows whose value is no level)."""
         if pa.types.is_dictionary(column.type) and pa.types.is_string(column.type.value_type):
             # Parquet read with `read_dictionary`: look each distinct value up once, then per row by index.
-            codes = pc.index_in(column.dictionary, value_set=self._levels[feature.name]).take(column.indices)
-            return self._codes(codes, column)
+            return _dictionary_codes(column, self._levels[feature.name])
         if pa.types.is_dictionary(column.type):
             column = column.cast(column.type.value_type)
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
@@ -144,15 +143,35 @@ class BatchChecker:
         )
 
 
+def _dictionary_codes(column: pa.DictionaryArray, levels: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    """`_read_categorical` for a dictionary column: each distinct text looked up once, rows by index."""
+    dictionary = column.dictionary
+    lookup = pc.index_in(dictionary, value_set=levels)
+    # One more entry, NaN, for the rows that are null (missing).
+    codes = np.append(lookup.cast(pa.float64()).to_numpy(zero_copy_only=False), np.nan)
+    indices = column.indices
+    if indices.null_count:
+        indices = pc.fill_null(indices.cast(pa.int64()), len(dictionary))
+    position = indices.to_numpy()
+    if lookup.null_count == dictionary.null_count:  # every distinct value present is a level
+        return codes[position], None
+    unknown = lookup.is_null().to_numpy(zero_copy_only=False) & dictionary.is_valid().to_numpy(zero_copy_only=False)
+    return codes[position], np.append(unknown, False)[position]
+
+
 def _read_numeric(
     feature: Feature, column: pa.Array | pa.ChunkedArray
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """(the numbers as float64, NaN when missing; rows broken beyond the bounds; text cells that are no number)."""
     kind = column.type
+    # Integers and floats as NumPy sees them (no copy without nulls; NaN for a null); the caller's
+    # float64 matrix takes them as NumPy converts, which is how Arrow's cast converts too.
     if pa.types.is_integer(kind):  # whole numbers by type: only the bounds can fail
-        return column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False), None, None
+        return column.to_numpy(zero_copy_only=False), None, None
     unparsed = None
-    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+    if pa.types.is_floating(kind):
+        numbers = column.to_numpy(zero_copy_only=False)
+    elif pa.types.is_decimal(kind):
         numbers = column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
         numbers, unparsed = _parse_numbers(column)

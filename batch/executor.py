@@ -124,6 +124,11 @@ class Scoring:
         rejects = [pa.field(ROW_NUMBER, pa.int64()), *ids, pa.field(PROBLEMS, PROBLEMS_TYPE)]
         return {SCORED: pa.schema(scored), REJECTS: pa.schema(rejects)}
 
+    def dictionary_columns(self) -> dict[str, tuple[str, ...]]:
+        """The columns with few distinct values, written with a Parquet dictionary."""
+        scored = (PREDICTION, DECISION, MODEL_VERSION, THRESHOLD) + ((REASONS,) if self.reasons else ())
+        return {SCORED: scored, REJECTS: (PROBLEMS,)}
+
     def rows_schema(self) -> pa.Schema:
         """The rows a task hands Spark's writer: the scored columns and `problems` (set for a reject)."""
         schemas = self.schemas()
@@ -150,7 +155,7 @@ class Scoring:
                 yield writer.close()
                 writer = None
             if writer is None:
-                writer = PartWriter(self.staging, piece.part, schemas)
+                writer = PartWriter(self.staging, piece.part, schemas, self.dictionary_columns())
             scored, rejects = self.score(runtime, schemas, piece.batch, piece.row_numbers)
             writer.write(SCORED, scored)
             writer.write(REJECTS, rejects)

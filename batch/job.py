@@ -19,10 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from batch.executor import PROBLEMS, ROW_ID_COLUMN, ROW_NUMBER, ScoreRows, Scoring
-from batch.parquet_slices import ScoreSlices, local_path, open_input, readable_here
+from batch.parquet_slices import ScoreSlices, local_path, open_input, readable_here, text_columns
 from batch.parts import REJECTS, SCORED, abandon, commit, new_staging
 from batch.progress import StageProgress
 from batch.reasons import DEFAULT_REASONS, MAX_REASONS, ReasonsUnavailable, load_explainer
@@ -248,7 +246,7 @@ def _plan_parquet_slices(
     id_type = source.schema.field(id_column).type if id_column else None
     keep = spec.names + ([id_column] if id_column and id_column not in spec.names else [])
     scoring = _scoring(config, id_column, id_type, staging)
-    tasks = ScoreSlices(scoring, source.slices, tuple(keep), _text_columns(source.schema, spec))
+    tasks = ScoreSlices(scoring, source.slices, tuple(keep), text_columns(source.schema, spec))
     partitions = max(len(source.slices), 1)  # one task per slice
     if staging is not None:  # an RDD: no SQL plan, no Arrow stream, only the reports come back
         results = spark.sparkContext.parallelize(range(len(source.slices)), partitions).mapPartitions(tasks.parts)
@@ -256,11 +254,6 @@ def _plan_parquet_slices(
         task_ids = spark.range(0, len(source.slices), 1, partitions)
         results = task_ids.mapInArrow(tasks, _spark_schema(scoring.rows_schema()))
     return _Plan(results, scoring, source.num_rows)
-
-
-def _text_columns(schema: Any, spec: FeatureSpec) -> tuple[str, ...]:
-    """The categorical columns the file stores as text (read as dictionaries)."""
-    return tuple(name for name in spec.categorical_names if pa.types.is_string(schema.field(name).type))
 
 
 def _plan_spark_reader(

@@ -21,6 +21,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from batch.executor import Piece, Scoring
+from contract.spec import FeatureSpec
 
 SLICE_ROWS = 100_000
 BATCH_ROWS = 10_000  # Spark's default Arrow batch size
@@ -123,6 +124,11 @@ def read_slice(
             yield Piece(piece, row_numbers, part.first_row)
         if seen >= part.stop:
             break
+
+
+def text_columns(schema: pa.Schema, spec: FeatureSpec) -> tuple[str, ...]:
+    """The categorical columns the file stores as text: read as dictionaries (`ScoreSlices.text_columns`)."""
+    return tuple(name for name in spec.categorical_names if pa.types.is_string(schema.field(name).type))
 
 
 def readable_here(uri: str) -> bool:

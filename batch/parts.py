@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,8 +53,17 @@ def new_staging(output: str) -> str:
 class PartWriter:
     """One part of both outputs, written by one task attempt; files open on their first rows."""
 
-    def __init__(self, staging: str, part: int, schemas: Mapping[str, pa.Schema]) -> None:
+    def __init__(
+        self,
+        staging: str,
+        part: int,
+        schemas: Mapping[str, pa.Schema],
+        dictionary_columns: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """`dictionary_columns`: per output, the columns worth a Parquet dictionary (few distinct
+        values); encoding is not even tried for the others (scores, ids), which is most of the cost."""
         self.part = part
+        self._dictionary = dictionary_columns or {}
         attempt = uuid.uuid4().hex
         self._paths = {kind: f"{staging}/{kind}/{part_name(part)}-{attempt}.parquet" for kind in OUTPUTS}
         self._schemas = schemas
@@ -67,7 +76,11 @@ class PartWriter:
         writer = self._writers.get(kind)
         if writer is None:
             os.makedirs(os.path.dirname(self._paths[kind]), exist_ok=True)
-            writer = self._writers[kind] = pq.ParquetWriter(self._paths[kind], self._schemas[kind])
+            schema = self._schemas[kind]
+            listed = self._dictionary.get(kind, ())
+            dictionary = [leaf for name in listed for leaf in _leaves(name, schema.field(name).type)] or False
+            writer = pq.ParquetWriter(self._paths[kind], self._schemas[kind], use_dictionary=dictionary)
+            self._writers[kind] = writer
         writer.write_batch(batch)
         self._rows[kind] += batch.num_rows
 
@@ -83,6 +96,17 @@ class PartWriter:
             "rejects_file": files[REJECTS],
             "rejects_rows": self._rows[REJECTS],
         }
+
+
+def _leaves(path: str, kind: pa.DataType, nested: bool = False) -> Iterator[str]:
+    """A column's Parquet leaf paths (what `use_dictionary` names); numbers inside a nested column are left out."""
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        yield from _leaves(f"{path}.list.element", kind.value_type, nested=True)
+    elif pa.types.is_struct(kind):
+        for child in kind:
+            yield from _leaves(f"{path}.{child.name}", child.type, nested=True)
+    elif not (nested and pa.types.is_floating(kind)):
+        yield path
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@
   onnxruntime session per Python worker, Arrow batches; writes scored/ and rejects/.
 - `spark_udf`: `mlflow.pyfunc.spark_udf` on the registered champion (the scikit-learn pipeline
   and LightGBM in every worker), same Spark master, same input; writes id + probability.
-- `loop`: one Python process, no Spark: the job's executor code (batch.columns + Scorer) over
-  the Parquet file's record batches; writes the same scored columns.
+- `loop`: one Python process, no Spark: the job's executor code (pyarrow slices, batch.columns,
+  Scorer, its own Parquet parts and their commit) over the same file; writes the same outputs.
 
 Each path runs in its own child process so its peak memory (RSS of the process and its children:
 the JVM and Spark's Python workers included) is its own; rows/s counts from the moment the path
@@ -255,44 +255,29 @@ def child_spark_udf(data: Path, tracking_uri: str, master: str, work: Path) -> d
 
 
 def child_loop(data: Path, artifact: Path, work: Path) -> dict[str, Any]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from batch.executor import runtime_for
-    from contract.names import DECISION_WORDS
+    """The job's executor code (read, validate, score, write its parts, commit) in this one process."""
+    from batch.executor import Scoring, runtime_for
+    from batch.parquet_slices import ScoreSlices, open_input, text_columns
+    from batch.parts import commit, new_staging
 
     started = time.perf_counter()
     runtime = runtime_for(str(artifact))
     ready = time.perf_counter()
-    source = pq.ParquetFile(data)
-    (work / "scored").mkdir(parents=True, exist_ok=True)
-    rows = scored = 0
-    writer: pq.ParquetWriter | None = None
-    for batch in source.iter_batches(batch_size=10_000):  # Spark's default Arrow batch size
-        checked = runtime.checker.check(batch)
-        probabilities: list[float] = runtime.scorer.predict_proba(checked.rows).tolist()
-        predictions = runtime.scorer.decide(probabilities)
-        table = pa.table(
-            {
-                "SK_ID_CURR": batch.column("SK_ID_CURR").filter(pa.array(checked.valid)),
-                "probability": pa.array(probabilities, pa.float64()),
-                "prediction": pa.array(predictions, pa.int32()),
-                "decision": pa.array([DECISION_WORDS[p] for p in predictions]),
-            }
-        )
-        if writer is None:
-            writer = pq.ParquetWriter(work / "scored" / "part-0.parquet", table.schema)
-        writer.write_table(table)
-        rows += batch.num_rows
-        scored += len(probabilities)
-    if writer is not None:
-        writer.close()
+    source = open_input(str(data))
+    spec = runtime.scorer.metadata.feature_spec
+    scoring = Scoring(
+        str(artifact), "SK_ID_CURR", source.schema.field("SK_ID_CURR").type, staging=new_staging(str(work))
+    )
+    tasks = ScoreSlices(scoring, source.slices, (*spec.names, "SK_ID_CURR"), text_columns(source.schema, spec))
+    reports = list(tasks.parts(range(len(source.slices))))
+    committed = commit(str(work), str(scoring.staging), reports, scoring.schemas())
     seconds = time.perf_counter() - ready
     return {
-        "rows": rows,
-        "scored": scored,
+        "rows": source.num_rows,
+        "scored": committed.scored,
+        "rejected": committed.rejected,
         "seconds": round(seconds, 2),
-        "rows_per_s": round(rows / seconds),
+        "rows_per_s": round(source.num_rows / seconds),
         "startup_s": round(ready - started, 2),
     }
 
