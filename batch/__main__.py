@@ -78,7 +78,7 @@ def _reasons_count(text: str) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from batch.job import InputError, JobConfig, build_session, check_local_paths, load_model, say, score_portfolio
+    from batch.job import InputError, JobConfig, check_local_paths, load_model, say, score_portfolio, session_for
 
     config = JobConfig(
         input=args.input,
@@ -96,7 +96,7 @@ def _score(args: argparse.Namespace) -> int:
         check_local_paths(config)  # before paying for a JVM
         scorer = load_model(config)
         # Under spark-submit (which starts the JVM first) its --master stands unless --master is given here.
-        spark = build_session(args.master or (None if "PYSPARK_GATEWAY_PORT" in os.environ else LOCAL_MASTER))
+        spark = session_for(config, args.master or (None if "PYSPARK_GATEWAY_PORT" in os.environ else LOCAL_MASTER))
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT

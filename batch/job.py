@@ -89,8 +89,33 @@ def check_local_paths(config: JobConfig) -> None:
                 raise InputError(f"{Path(config.output) / part} already exists (pass --overwrite to replace it)")
 
 
-def build_session(master: str | None, app_name: str = "credit-scoring-batch") -> Any:
-    """A SparkSession for the job (master None: spark-submit's); locally the workers run this interpreter."""
+def executors_read(config: JobConfig) -> bool:
+    """Local Parquet is read by the executors themselves (pyarrow slices); anything else by Spark."""
+    return (
+        input_format(config.input, config.input_format) == "parquet"
+        and not config.spark_reader
+        and readable_here(config.input)
+    )
+
+
+def executors_write(config: JobConfig) -> bool:
+    """Executors write their own parts where they can reach the output; else Spark writes it."""
+    return not config.spark_writer and readable_here(config.output)
+
+
+def session_for(config: JobConfig, master: str | None, app_name: str = "credit-scoring-batch") -> Any:
+    """The session `python -m batch score` runs `config` on: a JVM that only schedules when the executors do the I/O."""
+    return build_session(master, app_name, scheduler_only=executors_read(config) and executors_write(config))
+
+
+def build_session(master: str | None, app_name: str = "credit-scoring-batch", scheduler_only: bool = False) -> Any:
+    """A SparkSession for the job (master None: spark-submit's); locally the workers run this interpreter.
+
+    `scheduler_only`: no row passes through the JVM (pyarrow reads and writes on the executors),
+    so on a local master the driver JVM, which is also the executor, only schedules tasks: it
+    compiles with the quick JIT only (C1), whose code is ready at once, instead of also spending
+    CPU on C2 for hot loops it never runs (benchmarks/RESULTS.md §11).
+    """
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
@@ -101,6 +126,8 @@ def build_session(master: str | None, app_name: str = "credit-scoring-batch") ->
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             # A laptop job talks to itself only: bind the driver to loopback.
             builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+            if scheduler_only:
+                builder = builder.config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
     builder = (
         builder.appName(app_name)
         .config("spark.ui.showConsoleProgress", "false")  # the job prints its own progress
@@ -151,12 +178,9 @@ def score_portfolio(
     if not spark.conf.get("spark.submit.pyFiles", ""):  # spark-submit --py-files ships it already
         spark.sparkContext.addPyFile(str(package_code(Path(tempfile.mkdtemp(prefix="batch-code-")))))
 
-    # Executors write their own parts where they can reach the output; else Spark writes it.
-    staging = (
-        new_staging(local_path(config.output)) if not config.spark_writer and readable_here(config.output) else None
-    )
+    staging = new_staging(local_path(config.output)) if executors_write(config) else None
     kind = input_format(config.input, config.input_format)
-    if kind == "parquet" and not config.spark_reader and readable_here(config.input):
+    if executors_read(config):
         plan = _plan_parquet_slices(spark, config, spec, staging, log)
     else:
         plan = _plan_spark_reader(spark, config, spec, kind, staging, log)
