@@ -1,9 +1,15 @@
 """The driver: read the portfolio, ship the model and the code, score, write, count.
 
 Output (docs/CONTRACTS.md, "Portfolio scoring output"):
-- DIR/scored/  Parquet: [id column], row_number, probability, prediction, decision, model_version, threshold
+- DIR/scored/  Parquet: [id column], row_number, probability, prediction, decision, model_version,
+  threshold, and with --reasons `reasons` (the API's reasons of a refused row, null for an accepted one)
 - DIR/rejects/ Parquet: row_number, [id column], problems (list of {field, problem}, the API's 422 words)
 - DIR/summary.json: counts (read, scored, rejected), the model and the input
+
+Who does the I/O: local Parquet is read by the executors with pyarrow (`batch.parquet_slices`),
+anything else by Spark; a local output (or a folder every node mounts) is written by the
+executors, each task its own part, committed here (`batch.parts`), anything else by Spark's
+writer. With both on the executors, no applicant's row passes through the JVM.
 """
 
 from __future__ import annotations
@@ -81,12 +87,14 @@ def input_format(path: str, requested: str | None) -> str:
 
 def check_local_paths(config: JobConfig) -> None:
     """Fail before Spark starts when a local input is missing or the output would be overwritten."""
-    if "://" not in config.input and not Path(config.input).exists():
+    if readable_here(config.input) and not Path(local_path(config.input)).exists():
         raise InputError(f"input {config.input} does not exist")
-    if "://" not in config.output and not config.overwrite:
-        for part in ("scored", "rejects"):
-            if (Path(config.output) / part).exists():
-                raise InputError(f"{Path(config.output) / part} already exists (pass --overwrite to replace it)")
+    if readable_here(config.output) and not config.overwrite:
+        for part in (SCORED, REJECTS):
+            if (Path(local_path(config.output)) / part).exists():
+                raise InputError(
+                    f"{Path(local_path(config.output)) / part} already exists (pass --overwrite to replace it)"
+                )
 
 
 def executors_read(config: JobConfig) -> bool:
@@ -210,7 +218,7 @@ def score_portfolio(
 
 @dataclass(frozen=True)
 class _Plan:
-    results: Any  # the DataFrame of the executors' output (reports, or rows for Spark's writer)
+    results: Any  # what the executors hand back: their parts' reports (an RDD), or every row (a DataFrame)
     scoring: Scoring
     read: int
 
@@ -346,10 +354,10 @@ def _join(base: str, part: str) -> str:
 
 
 def _write_summary(config: JobConfig, result: JobResult) -> None:
-    if "://" in config.output:
+    if not readable_here(config.output):
         return
     summary = {"input": config.input, "model": str(config.model), **asdict(result)}
-    (Path(config.output) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (Path(local_path(config.output)) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 _MALFORMED = re.compile(r"\[(MALFORMED_[A-Z_]*|FAILED_READ_FILE[A-Z_.]*|CANNOT_READ_FILE[A-Z_.]*)\]")
