@@ -14,9 +14,11 @@ writer. With both on the executors, no applicant's row passes through the JVM.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -184,7 +186,7 @@ def score_portfolio(
     if not any(entry.rstrip("/").endswith("/" + config.model.name) for entry in shipped.split(",") if entry):
         spark.sparkContext.addFile(str(config.model.resolve()))  # reaches every executor as SparkFiles
     if not spark.conf.get("spark.submit.pyFiles", ""):  # spark-submit --py-files ships it already
-        spark.sparkContext.addPyFile(str(package_code(Path(tempfile.mkdtemp(prefix="batch-code-")))))
+        spark.sparkContext.addPyFile(str(_shipped_code()))
 
     staging = new_staging(local_path(config.output)) if executors_write(config) else None
     kind = input_format(config.input, config.input_format)
@@ -250,6 +252,20 @@ def _write_with_spark(spark: Any, plan: _Plan, config: JobConfig, log: Callable[
         results.unpersist()
     by_kind = {bool(row["rejected"]): int(row["count"]) for row in kinds}
     return JobCounts(read=plan.read, scored=by_kind.get(False, 0), rejected=by_kind.get(True, 0))
+
+
+def _shipped_code() -> Path:
+    """The code zip, at one path per version of the code (kept: Spark serves it to executors that join later)."""
+    with tempfile.TemporaryDirectory(prefix="batch-code-") as scratch:
+        built = package_code(Path(scratch))
+        digest = hashlib.sha256(built.read_bytes()).hexdigest()[:16]
+        target = Path(tempfile.gettempdir()) / "credit-scoring-batch-code" / digest / built.name
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{os.getpid()}.tmp")
+            shutil.move(built, partial)
+            os.replace(partial, target)  # whole or absent, whoever runs at the same time
+    return target
 
 
 def _check_columns(config: JobConfig, columns: list[str], spec: FeatureSpec) -> str | None:
