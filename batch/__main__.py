@@ -1,10 +1,10 @@
 """`python -m batch`: portfolio scoring on Spark, and the code zip for spark-submit.
 
-    python -m batch score --input FILE --output DIR [--master local[*]] [--reasons]
+    python -m batch score --input FILE --output DIR [--master local[*]] [--reasons [--reasons-count N]]
     python -m batch package --out dist     # contract/ + batch/ as one zip for --py-files
 
 Exit codes: 0 done, 2 bad input (unreadable or malformed file, a column missing, output in
-the way, an unusable model, --reasons not available yet), 1 anything else.
+the way, an unusable model, --reasons with an artifact that carries no explainer), 1 anything else.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from contract.explain import DEFAULT_REASONS, MAX_REASONS
 from contract.names import DEFAULT_MODEL_PATH
 
 EXIT_INPUT = 2
@@ -36,8 +37,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="read local Parquet through Spark's reader instead of per-executor pyarrow slices (slower)",
     )
+    score.add_argument(
+        "--spark-writer",
+        action="store_true",
+        help="write a local output through Spark's writer instead of per-task pyarrow parts (slower)",
+    )
     score.add_argument("--overwrite", action="store_true", help="replace DIR/scored and DIR/rejects")
-    score.add_argument("--reasons", action="store_true", help="add per-applicant reasons (not available yet)")
+    score.add_argument(
+        "--reasons", action="store_true", help="add each refused applicant's reasons (the API's) to DIR/scored"
+    )
+    score.add_argument(
+        "--reasons-count",
+        type=_reasons_count,
+        default=DEFAULT_REASONS,
+        metavar="N",
+        help=f"reasons per refused applicant, 1 to {MAX_REASONS} (default %(default)s, the API's REASONS_PER_REFUSAL)",
+    )
     score.add_argument("--progress-every", type=float, default=5.0, help="seconds between progress lines")
 
     package = commands.add_parser("package", help="zip contract/ and batch/ for spark-submit --py-files")
@@ -52,9 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     return _score(args)
 
 
+def _reasons_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= count <= MAX_REASONS:
+        raise argparse.ArgumentTypeError(f"{count} is not between 1 and {MAX_REASONS}")
+    return count
+
+
 def _score(args: argparse.Namespace) -> int:
-    from batch.job import InputError, JobConfig, build_session, check_local_paths, say, score_portfolio
-    from batch.reasons import ReasonsUnavailable, require_explainer
+    from batch.job import InputError, JobConfig, check_local_paths, load_model, say, score_portfolio, session_for
 
     config = JobConfig(
         input=args.input,
@@ -63,19 +87,21 @@ def _score(args: argparse.Namespace) -> int:
         input_format=args.format,
         overwrite=args.overwrite,
         spark_reader=args.spark_reader,
+        spark_writer=args.spark_writer,
+        reasons=args.reasons,
+        reasons_count=args.reasons_count,
         progress_every_s=args.progress_every,
     )
     try:
-        if args.reasons:
-            require_explainer()
         check_local_paths(config)  # before paying for a JVM
+        scorer = load_model(config)
         # Under spark-submit (which starts the JVM first) its --master stands unless --master is given here.
-        spark = build_session(args.master or (None if "PYSPARK_GATEWAY_PORT" in os.environ else LOCAL_MASTER))
-    except (InputError, ReasonsUnavailable) as exc:
+        spark = session_for(config, args.master or (None if "PYSPARK_GATEWAY_PORT" in os.environ else LOCAL_MASTER))
+    except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     try:
-        result = score_portfolio(spark, config)
+        result = score_portfolio(spark, config, scorer=scorer)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT

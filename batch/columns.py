@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contract.encoding import RowEncoder
-from contract.requests import FieldProblem, RequestInvalid, RequestModels
+from contract.requests import FieldProblem, RequestInvalid, RequestModels, build_request_models
 from contract.spec import Feature, FeatureSpec
 
 
@@ -46,26 +46,31 @@ class CheckedBatch:
     """(index in the batch, the API's problems) for every refused row, in order."""
 
 
-@dataclass
-class _Column:
-    """One feature's values read from a batch, and the rows that break the spec's rules."""
-
-    encoded: np.ndarray  # float64: the number, the level code, or NaN when missing
-    flagged: np.ndarray  # bool: the row breaks a rule for this field
-    raw: list[Any] | None = None  # Python values as the file holds them, read only for flagged rows
-    unparsed: np.ndarray | None = None  # bool: text that is not a number (CSV)
+_HUGE = float(np.finfo(np.float64).max)  # an unbounded field's bound: only +-inf lies beyond it
 
 
 class BatchChecker:
-    """Validates and encodes Arrow batches for one artifact's feature spec."""
+    """Validates and encodes Arrow batches for one artifact's feature spec.
 
-    def __init__(self, spec: FeatureSpec, requests: RequestModels) -> None:
+    Each batch becomes one float64 matrix, a row per field (the model inputs in spec order,
+    then the fields the model never reads), and the spec's rules are checked on the whole
+    matrix at once: a few NumPy passes per batch, not one per field.
+    """
+
+    def __init__(self, spec: FeatureSpec, requests: RequestModels | None = None) -> None:
         self._spec = spec
-        self._requests = requests
+        self._request_models = requests  # None: built when a first row needs them (most batches never do)
         self._encoder = RowEncoder(spec)
         self._levels = {f.name: pa.array(f.levels, pa.string()) for f in spec.features if f.is_categorical}
         # Every field is validated (protected ones too, as the API does); the model reads its inputs only.
-        self._input_column = {name: index for index, name in enumerate(spec.input_names)}
+        inputs = spec.input_names
+        self._fields = [spec[name] for name in inputs] + [f for f in spec.features if f.name not in set(inputs)]
+        self._n_inputs = len(inputs)
+        # Per row of the matrix: the bounds (+-inf never pass an unbounded numeric field), and which
+        # fields must be present. A level code is never out of bounds; NaN (missing) never is either.
+        self._low = np.array([_low(f) for f in self._fields], dtype=np.float64)[:, None]
+        self._high = np.array([_high(f) for f in self._fields], dtype=np.float64)[:, None]
+        self._required = np.array([i for i, f in enumerate(self._fields) if not f.nullable], dtype=np.intp)
 
     @property
     def names(self) -> list[str]:
@@ -73,74 +78,112 @@ class BatchChecker:
 
     def check(self, batch: pa.RecordBatch) -> CheckedBatch:
         n = batch.num_rows
-        matrix = np.empty((n, len(self._input_column)), dtype=np.float32)
+        values = np.empty((len(self._fields), n), dtype=np.float64)
         flagged = np.zeros(n, dtype=bool)
-        columns: dict[str, _Column] = {}
-        for feature in self._spec.features:
-            column = self._read(feature, batch.column(feature.name))
-            columns[feature.name] = column
-            index = self._input_column.get(feature.name)
-            if index is not None:
-                matrix[:, index] = column.encoded  # float64 -> float32, as NumPy does for RowEncoder
-            flagged |= column.flagged
+        unparsed: dict[str, np.ndarray] = {}
+        for index, feature in enumerate(self._fields):
+            column = batch.column(feature.name)
+            if feature.is_categorical:
+                values[index], broken = self._read_categorical(feature, column)
+            else:
+                values[index], broken, text = _read_numeric(feature, column)
+                if text is not None:
+                    unparsed[feature.name] = text
+            if broken is not None:
+                flagged |= broken
+        with np.errstate(invalid="ignore"):
+            out_of_bounds = values < self._low
+            out_of_bounds |= values > self._high
+        flagged |= out_of_bounds.any(axis=0)
+        flagged |= np.isnan(values[self._required]).any(axis=0)
+
         valid = ~flagged
         rejects: list[tuple[int, list[FieldProblem]]] = []
-        rescued: list[tuple[int, np.ndarray]] = []
+        rows = np.ascontiguousarray(values[: self._n_inputs].T, dtype=np.float32)  # as NumPy does for RowEncoder
         for row in np.flatnonzero(flagged).tolist():
-            applicant = {name: _value(self._spec[name], column, row, batch) for name, column in columns.items()}
+            applicant = {
+                f.name: _value(f, values[index, row], unparsed.get(f.name), row, batch)
+                for index, f in enumerate(self._fields)
+            }
             try:
-                model = self._requests.validate_applicant(applicant)
+                model = self._requests().validate_applicant(applicant)
             except RequestInvalid as invalid:
                 rejects.append((row, invalid.problems))
             else:  # the screen was stricter than the request model: the model has the last word
                 valid[row] = True
-                rescued.append((row, self._encoder.encode_one(model.__dict__)[0]))
-        for row, encoded in rescued:
-            matrix[row] = encoded
-        return CheckedBatch(valid=valid, rows=matrix[valid], rejects=rejects)
+                rows[row] = self._encoder.encode_one(model.__dict__)[0]
+        return CheckedBatch(valid=valid, rows=rows if valid.all() else rows[valid], rejects=rejects)
 
-    def _read(self, feature: Feature, column: pa.Array | pa.ChunkedArray) -> _Column:
-        if feature.is_categorical:
-            return self._read_categorical(feature, column)
-        return _read_numeric(feature, column)
+    def _requests(self) -> RequestModels:
+        if self._request_models is None:
+            # The batch size limit is the API's transport limit; one row is validated at a time here.
+            self._request_models = build_request_models(self._spec, max_batch_size=1)
+        return self._request_models
 
-    def _read_categorical(self, feature: Feature, column: pa.Array | pa.ChunkedArray) -> _Column:
-        missing = column.is_null().to_numpy(zero_copy_only=False)
+    def _read_categorical(
+        self, feature: Feature, column: pa.Array | pa.ChunkedArray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(level codes as float64, NaN when missing or unknown; the rows whose value is no level)."""
+        if pa.types.is_dictionary(column.type) and pa.types.is_string(column.type.value_type):
+            # Parquet read with `read_dictionary`: look each distinct value up once, then per row by index.
+            return _dictionary_codes(column, self._levels[feature.name])
         if pa.types.is_dictionary(column.type):
             column = column.cast(column.type.value_type)
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-            return _Column(np.full(len(column), np.nan), ~missing | (missing & (not feature.nullable)))
-        codes = pc.index_in(column, value_set=self._levels[feature.name])
-        unknown = codes.is_null().to_numpy(zero_copy_only=False) & ~missing
-        encoded = codes.cast(pa.float64()).to_numpy(zero_copy_only=False)  # null -> NaN
-        return _Column(encoded, unknown | (missing & (not feature.nullable)))
+            return np.full(len(column), np.nan), ~column.is_null().to_numpy(zero_copy_only=False)
+        return self._codes(pc.index_in(column, value_set=self._levels[feature.name]), column)
+
+    @staticmethod
+    def _codes(codes: pa.Array, column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+        encoded = codes.cast(pa.float64()).to_numpy(zero_copy_only=False)  # null (missing, unknown) -> NaN
+        if codes.null_count == column.null_count:  # every value present is a level
+            return encoded, None
+        return encoded, codes.is_null().to_numpy(zero_copy_only=False) & column.is_valid().to_numpy(
+            zero_copy_only=False
+        )
 
 
-def _read_numeric(feature: Feature, column: pa.Array | pa.ChunkedArray) -> _Column:
+def _dictionary_codes(column: pa.DictionaryArray, levels: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    """`_read_categorical` for a dictionary column: each distinct text looked up once, rows by index."""
+    dictionary = column.dictionary
+    lookup = pc.index_in(dictionary, value_set=levels)
+    # One more entry, NaN, for the rows that are null (missing).
+    codes = np.append(lookup.cast(pa.float64()).to_numpy(zero_copy_only=False), np.nan)
+    indices = column.indices
+    if indices.null_count:
+        indices = pc.fill_null(indices.cast(pa.int64()), len(dictionary))
+    position = indices.to_numpy()
+    if lookup.null_count == dictionary.null_count:  # every distinct value present is a level
+        return codes[position], None
+    unknown = lookup.is_null().to_numpy(zero_copy_only=False) & dictionary.is_valid().to_numpy(zero_copy_only=False)
+    return codes[position], np.append(unknown, False)[position]
+
+
+def _read_numeric(
+    feature: Feature, column: pa.Array | pa.ChunkedArray
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(the numbers as float64, NaN when missing; rows broken beyond the bounds; text cells that are no number)."""
     kind = column.type
+    # Integers and floats as NumPy sees them (no copy without nulls; NaN for a null); the caller's
+    # float64 matrix takes them as NumPy converts, which is how Arrow's cast converts too.
+    if pa.types.is_integer(kind):  # whole numbers by type: only the bounds can fail
+        return column.to_numpy(zero_copy_only=False), None, None
     unparsed = None
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+    if pa.types.is_floating(kind):
+        numbers = column.to_numpy(zero_copy_only=False)
+    elif pa.types.is_decimal(kind):
+        numbers = column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
         numbers, unparsed = _parse_numbers(column)
-    elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        numbers = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
     else:  # booleans, dates, ...: never a number for the request model either
-        missing = column.is_null().to_numpy(zero_copy_only=False)
-        return _Column(np.full(len(column), np.nan), ~missing | (missing & (not feature.nullable)))
-    missing = np.isnan(numbers)
-    if unparsed is not None:
-        missing &= ~unparsed
-    with np.errstate(invalid="ignore"):
-        broken = np.isinf(numbers)
-        if feature.minimum is not None:
-            broken |= numbers < _bound(feature, feature.minimum)
-        if feature.maximum is not None:
-            broken |= numbers > _bound(feature, feature.maximum)
-        if feature.dtype == "int64":
-            broken |= np.isfinite(numbers) & (numbers != np.trunc(numbers))
-    if unparsed is not None:
-        broken |= unparsed
-    flagged = broken | (missing & (not feature.nullable))
-    return _Column(np.where(missing, np.nan, numbers), flagged, unparsed=unparsed)
+        return np.full(len(column), np.nan), ~column.is_null().to_numpy(zero_copy_only=False), None
+    broken = None
+    if feature.dtype == "int64":  # a fraction in an integer field (NaN and inf compare false here)
+        with np.errstate(invalid="ignore"):
+            broken = np.abs(numbers - np.trunc(numbers)) > 0
+    if unparsed is not None and unparsed.any():
+        broken = unparsed if broken is None else broken | unparsed
+    return numbers, broken, unparsed
 
 
 def _parse_numbers(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -167,13 +210,25 @@ def _bound(feature: Feature, bound: float) -> float:
     return float(int(bound)) if feature.dtype == "int64" else float(bound)
 
 
-def _value(feature: Feature, column: _Column, row: int, batch: pa.RecordBatch) -> Any:
+def _low(feature: Feature) -> float:
+    if feature.is_categorical:
+        return -np.inf
+    return _bound(feature, feature.minimum) if feature.minimum is not None else -_HUGE
+
+
+def _high(feature: Feature) -> float:
+    if feature.is_categorical:
+        return np.inf
+    return _bound(feature, feature.maximum) if feature.maximum is not None else _HUGE
+
+
+def _value(feature: Feature, number: float, unparsed: np.ndarray | None, row: int, batch: pa.RecordBatch) -> Any:
     """A flagged row's value as the request model should see it (JSON-like Python)."""
-    if column.unparsed is not None and column.unparsed[row]:
+    if unparsed is not None and unparsed[row]:
         return batch.column(feature.name)[row].as_py()  # the text itself: "not a valid number"
     if feature.is_categorical or not _is_number_type(batch.column(feature.name).type):
         return batch.column(feature.name)[row].as_py()
-    number = float(column.encoded[row])
+    number = float(number)
     if np.isnan(number):  # null, NaN or "nan": missing, as JSON null
         return None
     if feature.dtype == "int64" and np.isfinite(number) and number == int(number):

@@ -1,16 +1,24 @@
 """The driver: read the portfolio, ship the model and the code, score, write, count.
 
 Output (docs/CONTRACTS.md, "Portfolio scoring output"):
-- DIR/scored/  Parquet: [id column], row_number, probability, prediction, decision, model_version, threshold
+- DIR/scored/  Parquet: [id column], row_number, probability, prediction, decision, model_version,
+  threshold, and with --reasons `reasons` (the API's reasons of a refused row, null for an accepted one)
 - DIR/rejects/ Parquet: row_number, [id column], problems (list of {field, problem}, the API's 422 words)
 - DIR/summary.json: counts (read, scored, rejected), the model and the input
+
+Who does the I/O: local Parquet is read by the executors with pyarrow (`batch.parquet_slices`),
+anything else by Spark; a local output (or a folder every node mounts) is written by the
+executors, each task its own part, committed here (`batch.parts`), anything else by Spark's
+writer. With both on the executors, no applicant's row passes through the JVM.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -19,9 +27,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from batch.executor import PROBLEMS, ROW_ID_COLUMN, ROW_NUMBER, ScoreBatches
-from batch.parquet_slices import TASK_SCHEMA, ReadAndScore, open_input, readable_here
+from batch.executor import PROBLEMS, ROW_ID_COLUMN, ROW_NUMBER, ScoreRows, Scoring
+from batch.parquet_slices import ScoreSlices, local_path, open_input, readable_here, text_columns
+from batch.parts import REJECTS, SCORED, abandon, commit, new_staging
 from batch.progress import StageProgress
+from batch.reasons import DEFAULT_REASONS, MAX_REASONS, ReasonsUnavailable, load_explainer
 from batch.shipping import package_code
 from contract.scorer import ModelLoadError, Scorer
 from contract.spec import FeatureSpec
@@ -43,6 +53,9 @@ class JobConfig:
     input_format: str | None = None  # None: from the file name (.csv, else Parquet)
     overwrite: bool = False
     spark_reader: bool = False  # Parquet through Spark's reader even on a local path (slower)
+    spark_writer: bool = False  # Spark writes the outputs even to a local path (slower)
+    reasons: bool = False  # add each refused row's reasons (the API's), `reasons_count` of them at most
+    reasons_count: int = DEFAULT_REASONS
     progress_every_s: float = 5.0
 
 
@@ -60,6 +73,8 @@ class JobResult:
     threshold: float
     id_column: str | None
     seconds: float
+    reasons: int = 0
+    """Reasons per refused row (0: no `reasons` column)."""
 
 
 def say(message: str) -> None:
@@ -74,16 +89,43 @@ def input_format(path: str, requested: str | None) -> str:
 
 def check_local_paths(config: JobConfig) -> None:
     """Fail before Spark starts when a local input is missing or the output would be overwritten."""
-    if "://" not in config.input and not Path(config.input).exists():
+    if readable_here(config.input) and not Path(local_path(config.input)).exists():
         raise InputError(f"input {config.input} does not exist")
-    if "://" not in config.output and not config.overwrite:
-        for part in ("scored", "rejects"):
-            if (Path(config.output) / part).exists():
-                raise InputError(f"{Path(config.output) / part} already exists (pass --overwrite to replace it)")
+    if readable_here(config.output) and not config.overwrite:
+        for part in (SCORED, REJECTS):
+            if (Path(local_path(config.output)) / part).exists():
+                raise InputError(
+                    f"{Path(local_path(config.output)) / part} already exists (pass --overwrite to replace it)"
+                )
 
 
-def build_session(master: str | None, app_name: str = "credit-scoring-batch") -> Any:
-    """A SparkSession for the job (master None: spark-submit's); locally the workers run this interpreter."""
+def executors_read(config: JobConfig) -> bool:
+    """Local Parquet is read by the executors themselves (pyarrow slices); anything else by Spark."""
+    return (
+        input_format(config.input, config.input_format) == "parquet"
+        and not config.spark_reader
+        and readable_here(config.input)
+    )
+
+
+def executors_write(config: JobConfig) -> bool:
+    """Executors write their own parts where they can reach the output; else Spark writes it."""
+    return not config.spark_writer and readable_here(config.output)
+
+
+def session_for(config: JobConfig, master: str | None, app_name: str = "credit-scoring-batch") -> Any:
+    """The session `python -m batch score` runs `config` on: a JVM that only schedules when the executors do the I/O."""
+    return build_session(master, app_name, scheduler_only=executors_read(config) and executors_write(config))
+
+
+def build_session(master: str | None, app_name: str = "credit-scoring-batch", scheduler_only: bool = False) -> Any:
+    """A SparkSession for the job (master None: spark-submit's); locally the workers run this interpreter.
+
+    `scheduler_only`: no row passes through the JVM (pyarrow reads and writes on the executors),
+    so on a local master the driver JVM, which is also the executor, only schedules tasks: it
+    compiles with the quick JIT only (C1), whose code is ready at once, instead of also spending
+    CPU on C2 for hot loops it never runs (benchmarks/RESULTS.md §11).
+    """
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
@@ -94,6 +136,8 @@ def build_session(master: str | None, app_name: str = "credit-scoring-batch") ->
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             # A laptop job talks to itself only: bind the driver to loopback.
             builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+            if scheduler_only:
+                builder = builder.config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
     builder = (
         builder.appName(app_name)
         .config("spark.ui.showConsoleProgress", "false")  # the job prints its own progress
@@ -107,13 +151,33 @@ def build_session(master: str | None, app_name: str = "credit-scoring-batch") ->
     return session
 
 
-def score_portfolio(spark: Any, config: JobConfig, log: Callable[[str], None] = say) -> JobResult:
-    """Score `config.input` into `config.output` on an existing session; raise InputError on bad input."""
-    from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
+def load_model(config: JobConfig) -> Scorer:
+    """The artifact, checked (and its explainer when `--reasons`); InputError saying why it is unusable."""
+    scorer = Scorer(config.model)
+    try:
+        scorer.load()
+    except ModelLoadError as exc:
+        raise InputError(str(exc)) from None
+    if config.reasons:
+        try:
+            load_explainer(scorer.metadata)
+        except ReasonsUnavailable as exc:
+            raise InputError(f"{config.model}: {exc}") from None
+    return scorer
 
+
+def score_portfolio(
+    spark: Any, config: JobConfig, log: Callable[[str], None] = say, scorer: Scorer | None = None
+) -> JobResult:
+    """Score `config.input` into `config.output` on an existing session; raise InputError on bad input.
+
+    `scorer`: the artifact already loaded by `load_model(config)` (the CLI checks it before Spark starts).
+    """
     started = time.perf_counter()
     check_local_paths(config)
-    scorer = _load_model(config.model)
+    if not 1 <= config.reasons_count <= MAX_REASONS:
+        raise InputError(f"--reasons-count must be between 1 and {MAX_REASONS}, got {config.reasons_count}")
+    scorer = scorer or load_model(config)
     metadata = scorer.metadata
     spec = metadata.feature_spec
     log(f"model {metadata.model_name} v{metadata.model_version}, threshold {metadata.threshold:.4f}")
@@ -122,49 +186,86 @@ def score_portfolio(spark: Any, config: JobConfig, log: Callable[[str], None] = 
     if not any(entry.rstrip("/").endswith("/" + config.model.name) for entry in shipped.split(",") if entry):
         spark.sparkContext.addFile(str(config.model.resolve()))  # reaches every executor as SparkFiles
     if not spark.conf.get("spark.submit.pyFiles", ""):  # spark-submit --py-files ships it already
-        spark.sparkContext.addPyFile(str(package_code(Path(tempfile.mkdtemp(prefix="batch-code-")))))
+        spark.sparkContext.addPyFile(str(_shipped_code()))
 
+    staging = new_staging(local_path(config.output)) if executors_write(config) else None
     kind = input_format(config.input, config.input_format)
-    if kind == "parquet" and not config.spark_reader and readable_here(config.input):
-        results, read, id_column = _plan_parquet_slices(spark, config, spec, log)
+    if executors_read(config):
+        plan = _plan_parquet_slices(spark, config, spec, staging, log)
     else:
-        results, read, id_column = _plan_spark_reader(spark, config, spec, kind, log)
-
-    from pyspark import StorageLevel
-
-    results = results.persist(StorageLevel.MEMORY_AND_DISK)  # written twice, counted once
+        plan = _plan_spark_reader(spark, config, spec, kind, staging, log)
     try:
-        scored = results.filter(F.col(PROBLEMS).isNull()).select(
-            *([id_column] if id_column else []),
-            ROW_NUMBER,
-            "probability",
-            "prediction",
-            "decision",
-            F.lit(metadata.model_version).alias("model_version"),
-            F.lit(metadata.threshold).alias("threshold"),
-        )
-        rejects = results.filter(F.col(PROBLEMS).isNotNull()).select(
-            ROW_NUMBER, *([id_column] if id_column else []), PROBLEMS
-        )
-        mode = "overwrite" if config.overwrite else "errorifexists"
-        with StageProgress(spark.sparkContext, "scoring", log, config.progress_every_s):
-            scored.write.mode(mode).parquet(_join(config.output, "scored"))
-        rejects.orderBy(ROW_NUMBER).write.mode(mode).parquet(_join(config.output, "rejects"))
-        kinds = results.groupBy(F.col(PROBLEMS).isNotNull().alias("rejected")).count().collect()
-        by_kind = {bool(row["rejected"]): int(row["count"]) for row in kinds}
+        if staging is not None:
+            counts = _write_parts(spark, plan, config, staging, log)
+        else:
+            counts = _write_with_spark(spark, plan, config, log)
     except Exception as exc:
+        if staging is not None:
+            abandon(staging)
         raise _as_input_error(exc, config.input) from None
-    finally:
-        results.unpersist()
 
-    counts = JobCounts(read=read, scored=by_kind.get(False, 0), rejected=by_kind.get(True, 0))
     if counts.scored + counts.rejected != counts.read:  # nothing may go missing silently
         raise RuntimeError(f"{counts.read} rows read but {counts.scored} scored and {counts.rejected} rejected")
     result = JobResult(
-        counts, metadata.model_version, metadata.threshold, id_column, round(time.perf_counter() - started, 3)
+        counts,
+        metadata.model_version,
+        metadata.threshold,
+        plan.scoring.id_column,
+        round(time.perf_counter() - started, 3),
+        plan.scoring.reasons,
     )
     _write_summary(config, result)
     return result
+
+
+@dataclass(frozen=True)
+class _Plan:
+    results: Any  # what the executors hand back: their parts' reports (an RDD), or every row (a DataFrame)
+    scoring: Scoring
+    read: int
+
+
+def _write_parts(spark: Any, plan: _Plan, config: JobConfig, staging: str, log: Callable[[str], None]) -> JobCounts:
+    """Executors write their parts; only their reports come back; the driver commits them."""
+    with StageProgress(spark.sparkContext, "scoring", log, config.progress_every_s):
+        reports = [row if isinstance(row, dict) else row.asDict() for row in plan.results.collect()]
+    committed = commit(local_path(config.output), staging, reports, plan.scoring.schemas())
+    return JobCounts(read=plan.read, scored=committed.scored, rejected=committed.rejected)
+
+
+def _write_with_spark(spark: Any, plan: _Plan, config: JobConfig, log: Callable[[str], None]) -> JobCounts:
+    """An output only Spark can write (hdfs://, s3a://, ... or --spark-writer): the rows go through the JVM."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
+
+    schemas = plan.scoring.schemas()
+    results = plan.results.persist(StorageLevel.MEMORY_AND_DISK)  # written twice, counted once
+    try:
+        scored = results.filter(F.col(PROBLEMS).isNull()).select(*schemas[SCORED].names)
+        rejects = results.filter(F.col(PROBLEMS).isNotNull()).select(*schemas[REJECTS].names)
+        mode = "overwrite" if config.overwrite else "errorifexists"
+        with StageProgress(spark.sparkContext, "scoring", log, config.progress_every_s):
+            scored.write.mode(mode).parquet(_join(config.output, SCORED))
+        rejects.orderBy(ROW_NUMBER).write.mode(mode).parquet(_join(config.output, REJECTS))
+        kinds = results.groupBy(F.col(PROBLEMS).isNotNull().alias("rejected")).count().collect()
+    finally:
+        results.unpersist()
+    by_kind = {bool(row["rejected"]): int(row["count"]) for row in kinds}
+    return JobCounts(read=plan.read, scored=by_kind.get(False, 0), rejected=by_kind.get(True, 0))
+
+
+def _shipped_code() -> Path:
+    """The code zip, at one path per version of the code (kept: Spark serves it to executors that join later)."""
+    with tempfile.TemporaryDirectory(prefix="batch-code-") as scratch:
+        built = package_code(Path(scratch))
+        digest = hashlib.sha256(built.read_bytes()).hexdigest()[:16]
+        target = Path(tempfile.gettempdir()) / "credit-scoring-batch-code" / digest / built.name
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{os.getpid()}.tmp")
+            shutil.move(built, partial)
+            os.replace(partial, target)  # whole or absent, whoever runs at the same time
+    return target
 
 
 def _check_columns(config: JobConfig, columns: list[str], spec: FeatureSpec) -> str | None:
@@ -176,9 +277,13 @@ def _check_columns(config: JobConfig, columns: list[str], spec: FeatureSpec) -> 
     return next((name for name in ID_COLUMNS if name in columns), None)
 
 
+def _scoring(config: JobConfig, id_column: str | None, id_type: Any, staging: str | None) -> Scoring:
+    return Scoring(config.model.name, id_column, id_type, config.reasons_count if config.reasons else 0, staging)
+
+
 def _plan_parquet_slices(
-    spark: Any, config: JobConfig, spec: FeatureSpec, log: Callable[[str], None]
-) -> tuple[Any, int, str | None]:
+    spark: Any, config: JobConfig, spec: FeatureSpec, staging: str | None, log: Callable[[str], None]
+) -> _Plan:
     """Parquet on a local path: executors read their slices with pyarrow (batch.parquet_slices)."""
     try:
         source = open_input(config.input)
@@ -188,15 +293,20 @@ def _plan_parquet_slices(
     log(f"read {source.num_rows:,} rows in {len(source.slices)} slice(s) from {config.input}")
     id_type = source.schema.field(id_column).type if id_column else None
     keep = spec.names + ([id_column] if id_column and id_column not in spec.names else [])
-    score = ScoreBatches(config.model.name, id_column, id_type, ())
-    tasks = spark.createDataFrame(source.tasks(), _spark_schema(TASK_SCHEMA)).repartition(max(len(source.slices), 1))
-    reader = ReadAndScore(score, tuple(keep))
-    return tasks.mapInArrow(reader, _spark_schema(score.schema())), source.num_rows, id_column
+    scoring = _scoring(config, id_column, id_type, staging)
+    tasks = ScoreSlices(scoring, source.slices, tuple(keep), text_columns(source.schema, spec))
+    partitions = max(len(source.slices), 1)  # one task per slice
+    if staging is not None:  # an RDD: no SQL plan, no Arrow stream, only the reports come back
+        results = spark.sparkContext.parallelize(range(len(source.slices)), partitions).mapPartitions(tasks.parts)
+    else:
+        task_ids = spark.range(0, len(source.slices), 1, partitions)
+        results = task_ids.mapInArrow(tasks, _spark_schema(scoring.rows_schema()))
+    return _Plan(results, scoring, source.num_rows)
 
 
 def _plan_spark_reader(
-    spark: Any, config: JobConfig, spec: FeatureSpec, kind: str, log: Callable[[str], None]
-) -> tuple[Any, int, str | None]:
+    spark: Any, config: JobConfig, spec: FeatureSpec, kind: str, staging: str | None, log: Callable[[str], None]
+) -> _Plan:
     """Any source Spark reads (CSV, remote Parquet): rows reach the workers as Arrow batches."""
     from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
     from pyspark.sql.pandas.types import to_arrow_type
@@ -220,17 +330,10 @@ def _plan_spark_reader(
     keep = spec.names + ([id_column] if id_column and id_column not in spec.names else [])
     rows = frame.select(*keep).withColumn(ROW_ID_COLUMN, F.monotonically_increasing_id())
     id_type = to_arrow_type(frame.schema[id_column].dataType) if id_column else None
-    score = ScoreBatches(config.model.name, id_column, id_type, offsets)
-    return rows.mapInArrow(score, _spark_schema(score.schema())), read, id_column
-
-
-def _load_model(path: Path) -> Scorer:
-    scorer = Scorer(path)
-    try:
-        scorer.load()
-    except ModelLoadError as exc:
-        raise InputError(str(exc)) from None
-    return scorer
+    scoring = _scoring(config, id_column, id_type, staging)
+    score = ScoreRows(scoring, offsets)
+    results = rows.mapInArrow(score, _spark_schema(score.output_schema()))
+    return _Plan(results, scoring, read)
 
 
 def _read(spark: Any, config: JobConfig) -> Any:
@@ -267,10 +370,10 @@ def _join(base: str, part: str) -> str:
 
 
 def _write_summary(config: JobConfig, result: JobResult) -> None:
-    if "://" in config.output:
+    if not readable_here(config.output):
         return
     summary = {"input": config.input, "model": str(config.model), **asdict(result)}
-    (Path(config.output) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (Path(local_path(config.output)) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 _MALFORMED = re.compile(r"\[(MALFORMED_[A-Z_]*|FAILED_READ_FILE[A-Z_.]*|CANNOT_READ_FILE[A-Z_.]*)\]")

@@ -2,37 +2,29 @@
 
 Spark's own path from a Parquet file to a Python worker turns every value into a JVM row and
 back into Arrow: for the model's 120 columns that costs more than validating and scoring the
-row (benchmarks/RESULTS.md §9). For Parquet input the driver therefore lists the file's row
-groups, cuts them into slices of at most `SLICE_ROWS` rows, and hands Spark one small task
-row per slice; each task reads its slice with pyarrow (local paths, or any URI pyarrow's
-local path or file:// URI: a laptop, or a folder every node mounts; other URIs go through
-Spark's reader) and runs the same checker and scorer. Only the
-scores travel back through the JVM. Row numbers come from the row groups' own offsets.
+row (benchmarks/RESULTS.md §11). For Parquet on a local path or file:// URI (a laptop, or a
+folder every node mounts; other URIs go through Spark's reader) the driver therefore lists the
+file's row groups, cuts them into slices of at most `SLICE_ROWS` rows and runs one Spark task
+per slice (`spark.range(len(slices))`, no shuffle); each task reads its slice with pyarrow and
+runs the same checker and scorer. Row numbers come from the row groups' own offsets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from batch.executor import ModelRuntime, ScoreBatches, runtime_for
+from batch.executor import Piece, Scoring
+from contract.spec import FeatureSpec
 
 SLICE_ROWS = 100_000
 BATCH_ROWS = 10_000  # Spark's default Arrow batch size
-TASK_SCHEMA = pa.schema(
-    [
-        ("file", pa.string()),
-        ("row_group", pa.int64()),
-        ("start", pa.int64()),
-        ("stop", pa.int64()),
-        ("first_row", pa.int64()),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -53,9 +45,6 @@ class ParquetInput:
     @property
     def num_rows(self) -> int:
         return sum(s.stop - s.start for s in self.slices)
-
-    def tasks(self) -> list[tuple[str, int, int, int, int]]:
-        return [(s.file, s.row_group, s.start, s.stop, s.first_row) for s in self.slices]
 
 
 def open_input(uri: str, slice_rows: int = SLICE_ROWS) -> ParquetInput:
@@ -90,35 +79,56 @@ def open_input(uri: str, slice_rows: int = SLICE_ROWS) -> ParquetInput:
 
 
 @dataclass(frozen=True)
-class ReadAndScore:
-    """The function given to `mapInArrow` over the task rows: read each slice, score it."""
+class ScoreSlices:
+    """What a task does with its slices: read each with pyarrow, score it, write its part or hand Spark its rows.
 
-    score: ScoreBatches
+    Called by an RDD's `mapPartitions` over slice indices (`parts`: the executors write their
+    parts, only the reports come back), or by `mapInArrow` over `spark.range(len(slices))` when
+    Spark writes the output (`__call__`: the rows go back through the JVM).
+    """
+
+    scoring: Scoring
+    slices: tuple[Slice, ...]
     columns: tuple[str, ...]
+    text_columns: tuple[str, ...] = ()
+    """Columns read as dictionaries (the levels): each distinct text is decoded and looked up once."""
+
+    def parts(self, indices: Iterable[int]) -> Iterator[dict[str, Any]]:
+        return self.scoring.write_parts(self._pieces(indices))
 
     def __call__(self, tasks: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        runtime = runtime_for(self.score.locate())
-        schema = self.score.schema()
-        for task_batch in tasks:
-            for task in task_batch.to_pylist():
-                yield from self._slice(runtime, schema, Slice(**task))
+        return self.scoring.rows_for_spark(self._pieces(i for batch in tasks for i in batch.column(0).to_pylist()))
 
-    def _slice(self, runtime: ModelRuntime, schema: pa.Schema, part: Slice) -> Iterator[pa.RecordBatch]:
-        source = pq.ParquetFile(part.file)
-        seen = 0
-        for batch in source.iter_batches(batch_size=BATCH_ROWS, row_groups=[part.row_group], columns=self.columns):
-            low, high = max(part.start - seen, 0), min(part.stop - seen, batch.num_rows)
-            seen += batch.num_rows
-            if high <= low:
-                if seen >= part.stop:
-                    break
-                continue
+    def _pieces(self, indices: Iterable[int]) -> Iterator[Piece]:
+        for index in indices:
+            yield from read_slice(self.slices[index], self.columns, self.text_columns)
+
+
+def read_slice(
+    part: Slice, columns: tuple[str, ...], text_columns: tuple[str, ...] = (), batch_rows: int = BATCH_ROWS
+) -> Iterator[Piece]:
+    """One slice's rows in batches, numbered by their place in the input; one output part per slice."""
+    source = pq.ParquetFile(part.file, read_dictionary=text_columns or None)
+    seen = 0
+    # One thread: Spark already runs a task per core.
+    batches = source.iter_batches(
+        batch_size=batch_rows, row_groups=[part.row_group], columns=columns, use_threads=False
+    )
+    for batch in batches:
+        low, high = max(part.start - seen, 0), min(part.stop - seen, batch.num_rows)
+        seen += batch.num_rows
+        if high > low:
             piece = batch.slice(low, high - low)
             first = part.first_row + (seen - batch.num_rows + low) - part.start
             row_numbers = np.arange(first + 1, first + 1 + piece.num_rows, dtype=np.int64)
-            yield from self.score.score(runtime, schema, piece, row_numbers)
-            if seen >= part.stop:
-                break
+            yield Piece(piece, row_numbers, part.first_row)
+        if seen >= part.stop:
+            break
+
+
+def text_columns(schema: pa.Schema, spec: FeatureSpec) -> tuple[str, ...]:
+    """The categorical columns the file stores as text: read as dictionaries (`ScoreSlices.text_columns`)."""
+    return tuple(name for name in spec.categorical_names if pa.types.is_string(schema.field(name).type))
 
 
 def readable_here(uri: str) -> bool:

@@ -18,10 +18,13 @@ from benchmarks.portfolio import main
 @pytest.mark.slow
 def test_portfolio_benchmark_runs_the_job_and_the_loop(tmp_path: Path) -> None:
     out = tmp_path / "portfolio.json"
-    assert main(["--rows", "3000", "--master", "local[2]", "--paths", "job,loop", "--out", str(out)]) == 0
+    argv = ["--rows", "3000", "--master", "local[2]", "--paths", "job,loop", "--repeat", "2", "--out", str(out)]
+    assert main(argv) == 0
     summary = json.loads(out.read_text())
     job, loop = summary["paths"]["job"], summary["paths"]["loop"]
     assert job["rows"] == loop["rows"] == 3000
     assert job["scored"] + job["rejected"] == 3000 and job["scored"] == loop["scored"]
     assert summary["agreement"]["max_abs_diff_job_vs_loop"] == 0.0  # the same code, the same bits
     assert job["peak_rss_mb"] > 0 and loop["rows_per_s"] > 0
+    assert len(job["rounds_rows_per_s"]) == len(loop["rounds_rows_per_s"]) == 2  # two interleaved rounds
+    assert job["rows_per_s"] in job["rounds_rows_per_s"]

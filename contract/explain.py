@@ -167,6 +167,17 @@ class Explainer:
         features = self.model_features(rows)
         return self._reasons(features, self._contributions(features), k)
 
+    def refusal_reasons(
+        self, rows: np.ndarray, predictions: Sequence[int] | np.ndarray, k: int = DEFAULT_REASONS
+    ) -> list[list[dict[str, Any]] | None]:
+        """What each result carries: the reasons of a refused row (prediction 1), None for an accepted one."""
+        refused = np.flatnonzero(np.asarray(predictions) == 1)
+        reasons: list[list[dict[str, Any]] | None] = [None] * len(predictions)
+        if refused.size:
+            for i, given in zip(refused.tolist(), self.explain_reasons(rows[refused], k), strict=True):
+                reasons[i] = given
+        return reasons
+
     def _reasons(self, features: np.ndarray, contributions: np.ndarray, k: int) -> list[list[dict[str, Any]]]:
         if not 1 <= k <= MAX_REASONS:
             raise ValueError(f"k must be between 1 and {MAX_REASONS}, got {k}")

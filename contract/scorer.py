@@ -102,8 +102,12 @@ class Scorer:
 
     def decide(self, probabilities: list[float]) -> list[int]:
         """Decisions at the business threshold: 1 = refused, 0 = accepted."""
-        threshold = self.threshold
-        return [int(p >= threshold) for p in probabilities]
+        decisions: list[int] = self.decide_many(np.asarray(probabilities, dtype=np.float64)).tolist()
+        return decisions
+
+    def decide_many(self, probabilities: np.ndarray) -> np.ndarray:
+        """`decide` for an array (int32): `p >= threshold` compared in float64, whatever the array's dtype."""
+        return (probabilities.astype(np.float64, copy=False) >= self.threshold).astype(np.int32)
 
     def close(self) -> None:
         """Drop the session (readiness goes false)."""

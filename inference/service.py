@@ -202,12 +202,7 @@ class ScoringService:
             base, contributions = explainer.explain(rows)
             every = explainer.reasons(rows, contributions, k)
             return list(every), [explainer.attribution(row) for row in contributions]
-        refused = [i for i, prediction in enumerate(predictions) if prediction]
-        reasons: list[list[dict[str, Any]] | None] = [None] * len(predictions)
-        if refused:
-            for i, given in zip(refused, explainer.explain_reasons(rows[refused], k), strict=True):
-                reasons[i] = given
-        return reasons, None
+        return explainer.refusal_reasons(rows, predictions, k), None
 
     def _parse_and_score_batch(self, body: bytes, explain: bool = False) -> Scores:
         parsed = self.requests.parse_batch(body)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
@@ -26,8 +27,15 @@ def parquet_run(spark: Any, portfolio: Any, model_path: Path, tmp_path_factory: 
 
 @pytest.fixture(scope="module")
 def csv_run(spark: Any, portfolio: Any, model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """CSV through Spark's reader and Spark's writer, with two reasons per refusal."""
     out = tmp_path_factory.mktemp("csv-run")
-    return _run(spark, portfolio.csv, out, model_path)
+    return _run(spark, portfolio.csv, out, model_path, spark_writer=True, reasons=True, reasons_count=2)
+
+
+@pytest.fixture(scope="module")
+def reasons_run(spark: Any, portfolio: Any, model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    out = tmp_path_factory.mktemp("reasons-run")
+    return _run(spark, portfolio.parquet, out, model_path, reasons=True)
 
 
 @dataclass(frozen=True)
@@ -48,13 +56,23 @@ def parquet_spark_reader_run(
     return _run(spark, portfolio.parquet, out, model_path, spark_reader=True)
 
 
-def _run(spark: Any, source: Path, out: Path, model_path: Path, spark_reader: bool = False) -> Run:
-    config = JobConfig(input=str(source), output=str(out), model=model_path, spark_reader=spark_reader)
+def _run(spark: Any, source: Path, out: Path, model_path: Path, **options: Any) -> Run:
+    config = JobConfig(input=str(source), output=str(out), model=model_path, **options)
     return Run(score_portfolio(spark, config, log=print), out)
 
 
 def read(run: Run, part: str) -> pd.DataFrame:
-    return pd.read_parquet(run.out / part).sort_values("row_number").reset_index(drop=True)
+    frame = pd.read_parquet(run.out / part).sort_values("row_number").reset_index(drop=True)
+    return frame.drop(columns=["reasons"], errors="ignore")
+
+
+def read_reasons(run: Run) -> list[list[dict[str, Any]] | None]:
+    """Each scored row's reasons, in input order, with `value` read back from its JSON text."""
+    rows = pq.read_table(run.out / "scored", columns=["row_number", "reasons"]).sort_by("row_number").to_pylist()
+    return [
+        None if row["reasons"] is None else [{**r, "value": json.loads(r["value"])} for r in row["reasons"]]
+        for row in rows
+    ]
 
 
 def api_answers(client: TestClient, auth: dict[str, str], applicants: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -109,6 +127,28 @@ def test_rejects_carry_the_apis_422_messages(
         assert [dict(p) for p in problems] == response.json()["details"]
 
 
+def test_reasons_are_the_apis_for_refused_rows_and_absent_for_accepted_ones(
+    reasons_run: Run, portfolio: Any, client: TestClient, auth: dict[str, str]
+) -> None:
+    good = [i for i in range(len(portfolio.frame)) if i not in portfolio.bad_rows]
+    answers = api_answers(client, auth, [portfolio.applicants[i] for i in good])
+    reasons = read_reasons(reasons_run)
+    assert reasons_run.result.reasons == 4 and len(reasons) == len(answers)
+    refused = [n for n, answer in enumerate(answers) if answer["prediction"] == 1]
+    assert len(refused) > 100  # enough refusals to mean something
+    for given, answer in zip(reasons, answers, strict=True):
+        if answer["prediction"] == 1:  # same reasons, same order, same words and contributions
+            assert given == answer["reasons"] and given
+        else:
+            assert given is None and "reasons" not in answer
+
+
+def test_reasons_count_limits_them_and_spark_writer_carries_them(csv_run: Run, reasons_run: Run) -> None:
+    two, four = read_reasons(csv_run), read_reasons(reasons_run)
+    assert csv_run.result.reasons == 2
+    assert two == [None if r is None else r[:2] for r in four]
+
+
 @pytest.mark.parametrize("other", ["csv_run", "parquet_spark_reader_run"])
 def test_csv_and_sparks_parquet_reader_score_like_the_parquet_slices(
     other: str, parquet_run: Run, request: pytest.FixtureRequest
@@ -150,14 +190,47 @@ def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-def test_cli_refuses_a_missing_input_and_reasons_before_starting_spark(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], portfolio: Any
-) -> None:
+def test_cli_refuses_a_missing_input_before_starting_spark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nowhere.csv"
     code, err = cli(["score", "--input", str(missing), "--output", str(tmp_path / "out")], capsys)
     assert code == 2 and f"error: input {missing} does not exist" in err
-    code, err = cli(["score", "--input", str(portfolio.csv), "--output", str(tmp_path), "--reasons"], capsys)
-    assert code == 2 and "--reasons is not available yet" in err
+
+
+@pytest.fixture(scope="module")
+def model_without_explainer(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same artifact exported before reasons existed: no TreeSHAP tables."""
+    import onnx
+
+    model = onnx.load(str(model_path))
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key != "explainer"]
+    del model.metadata_props[:]
+    for key, value in kept:
+        prop = model.metadata_props.add()
+        prop.key, prop.value = key, value
+    path = tmp_path_factory.mktemp("old-artifact") / "credit_scoring.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def test_reasons_without_the_artifacts_tables_fail_clearly(
+    spark: Any, portfolio: Any, model_without_explainer: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    config = JobConfig(input=str(portfolio.parquet), output=str(out), model=model_without_explainer, reasons=True)
+    with pytest.raises(InputError, match="--reasons needs the artifact's TreeSHAP tables: the artifact carries no"):
+        score_portfolio(spark, config)
+    assert not out.exists()  # nothing written, nothing started
+    argv = ["score", "--input", str(portfolio.parquet), "--output", str(out), "--model", str(model_without_explainer)]
+    code, err = cli([*argv, "--reasons"], capsys)
+    assert code == 2 and "error: " in err and "carries no explainer: re-export it with `make export`" in err
+    assert not out.exists()
+
+
+def test_cli_refuses_a_reasons_count_out_of_range(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["score", "--input", "x.csv", "--output", str(tmp_path), "--reasons", "--reasons-count", "11"])
+    assert stopped.value.code == 2
+    assert "--reasons-count: 11 is not between 1 and 10" in capsys.readouterr().err
 
 
 def test_cli_refuses_to_overwrite_an_earlier_run(

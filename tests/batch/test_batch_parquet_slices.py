@@ -9,17 +9,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from batch.executor import PROBLEMS, ROW_NUMBER, ScoreBatches
-from batch.parquet_slices import TASK_SCHEMA, ReadAndScore, open_input
+from batch.executor import PROBLEMS, ROW_NUMBER, Scoring
+from batch.parquet_slices import ScoreSlices, open_input
 from contract.spec import FeatureSpec
 
 
+def slice_tasks(source: Any, model_path: Path, spec: FeatureSpec, staging: str | None = None) -> ScoreSlices:
+    scoring = Scoring(str(model_path), "SK_ID_CURR", source.schema.field("SK_ID_CURR").type, staging=staging)
+    return ScoreSlices(scoring, source.slices, (*spec.names, "SK_ID_CURR"), tuple(spec.categorical_names))
+
+
 def run_tasks(source: Any, model_path: Path, spec: FeatureSpec) -> pa.Table:
-    """What the executors do, in this process: the task rows -> the scored and rejected rows."""
-    id_type = source.schema.field("SK_ID_CURR").type
-    reader = ReadAndScore(ScoreBatches(str(model_path), "SK_ID_CURR", id_type, ()), (*spec.names, "SK_ID_CURR"))
-    tasks = pa.RecordBatch.from_pylist([dict(zip(TASK_SCHEMA.names, t, strict=True)) for t in source.tasks()])
-    return pa.Table.from_batches(list(reader(iter([tasks]))))
+    """What the executors do for Spark's writer, in this process: the task ids -> every row."""
+    tasks = slice_tasks(source, model_path, spec)
+    task_ids = pa.RecordBatch.from_pydict({"id": list(range(len(source.slices)))})
+    return pa.Table.from_batches(list(tasks(iter([task_ids]))), schema=tasks.scoring.rows_schema())
 
 
 @pytest.mark.parametrize("slice_rows", [300, 700, 5_000])

@@ -97,6 +97,18 @@ def test_decide_at_the_business_threshold(scorer: Scorer) -> None:
     assert scorer.decide([0.0, t - 1e-9, t, t + 1e-9, 1.0]) == [0, 0, 1, 1, 1]
 
 
+def test_decide_many_compares_float32_scores_in_float64(scorer: Scorer) -> None:
+    t = scorer.threshold
+    # The float32 scores around the threshold: compared in float32, the nearest would round onto it.
+    near = np.float32(t)
+    scores = np.array(
+        [0.0, np.nextafter(near, np.float32(0)), near, np.nextafter(near, np.float32(1)), 1.0], np.float32
+    )
+    decided = scorer.decide_many(scores)
+    assert decided.dtype == np.int32
+    assert decided.tolist() == scorer.decide(scores.tolist()) == [int(float(p) >= t) for p in scores]
+
+
 # Broken artifacts: each refused with a one-line reason naming the file.
 
 
