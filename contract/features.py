@@ -55,8 +55,10 @@ class Engineering:
         return [(self.input_names.index(a), self.input_names.index(b)) for a, b in self.ratios.values()]
 
     @cached_property
-    def _ratio_pairs(self) -> np.ndarray:
-        return np.array(self.ratio_indices(), dtype=np.intp).reshape(-1, 2)
+    def _ratio_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """(numerator columns, denominator columns) of the ratios, for one gather each."""
+        pairs = np.array(self.ratio_indices(), dtype=np.intp).reshape(-1, 2)
+        return np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1])
 
     @cached_property
     def feature_names(self) -> list[str]:
@@ -79,11 +81,11 @@ class Engineering:
         out = np.empty((n, len(self.feature_names)), dtype=np.float32)
         out[:, :width] = rows
         anomaly = rows[:, e] == np.float32(DAYS_EMPLOYED_ANOMALY)
-        out[:, e] = np.where(anomaly, np.float32(np.nan), rows[:, e])
+        out[anomaly, e] = np.float32(np.nan)
         out[:, width] = anomaly
-        pairs = self._ratio_pairs
+        numerators, denominators = self._ratio_columns
         with np.errstate(divide="ignore", invalid="ignore"):  # float32 / float32, element by element
-            np.divide(out[:, pairs[:, 0]], out[:, pairs[:, 1]], out=out[:, width + 1 :])
+            np.divide(out.take(numerators, axis=1), out.take(denominators, axis=1), out=out[:, width + 1 :])
         return out
 
     def to_dict(self) -> dict[str, Any]:

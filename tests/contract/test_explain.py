@@ -16,7 +16,7 @@ import pytest
 
 import export.run as export_run
 from contract.encoding import RowEncoder
-from contract.explain import Explainer, ExplainerUnavailable, pack_arrays, unpack_arrays
+from contract.explain import Explainer, ExplainerUnavailable, _largest, pack_arrays, unpack_arrays
 from contract.scorer import Scorer
 from export.explanation import ExplanationError, log_odds
 from export.parity import records
@@ -268,3 +268,14 @@ def test_reasons_and_attributions_stay_byte_identical(model_path: Path) -> None:
     for name, expected in golden["expected"].items():
         for i, (mine, theirs) in enumerate(zip(got[name], expected, strict=True)):
             assert orjson.dumps(mine) == orjson.dumps(theirs), f"{name}, applicant {i}"
+
+
+@pytest.mark.parametrize("n", [1, 2, 300])
+def test_the_largest_contributions_are_chosen_as_a_stable_sort_would(n: int) -> None:
+    """Reasons are chosen by partition, not a full sort: the same columns in the same order,
+    ties (few distinct values, so many across the k-th place) broken by the lower column."""
+    rng = np.random.default_rng(n)
+    for distinct in (3, 12, 10_000):
+        values = rng.integers(-distinct, distinct, size=(n, 125)).astype(np.float64) / 7
+        for k in (1, 4, 10, 125):
+            assert np.array_equal(_largest(values, k), np.argsort(-values, axis=1, kind="stable")[:, :k]), (distinct, k)
