@@ -269,6 +269,12 @@ def server_kinds(
             _ours(),
             **{**ours, "cwd": baseline},
         )
+        found["baseline-refused"] = ServerKind(
+            "baseline-refused",
+            f"our service as of the tree in {baseline}, refused applicants only (with their reasons)",
+            _ours(),
+            **{**ours, "cwd": baseline, "probability": _refused_probability(True), "refused_only": True},
+        )
     return found
 
 
@@ -660,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
         default="service,noop,mlflow",
         help="comma-separated, from: service, noop, mlflow, service-postgres (starts a local PostgreSQL), "
         "service-fastapi-door, service-challenger, service-refused, service-refused-no-reasons, service-2w, noop-2w, "
-        "service-asyncio-h11, noop-asyncio-h11, baseline (with --baseline)",
+        "service-asyncio-h11, noop-asyncio-h11, baseline and baseline-refused (with --baseline)",
     )
     parser.add_argument(
         "--baseline",
