@@ -33,6 +33,9 @@ MISSING_NONE, MISSING_ZERO, MISSING_NAN = 0, 1, 2
 ZERO_THRESHOLD = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float literal)
 DEFAULT_REASONS = 4
 MAX_REASONS = 10
+# A batch is explained this many rows at a time: each pass's temporaries (a few hundred kB) stay
+# in cache and are reused, where a whole batch's would be fresh memory (3 times slower at 300 rows).
+ROWS_PER_PASS = 32
 ARRAY_NAMES = (
     "node_feature",
     "node_threshold",
@@ -135,8 +138,10 @@ class Explainer:
         self._table = table.reshape(-1, width)  # (trees * patterns, width)
         self._tree_offset = np.arange(n_trees, dtype=np.int64) * patterns
         # Slot (tree, k) -> the model feature it adds to; padding slots add to one extra column.
-        self._slot_feature = arrays["table_feature"].astype(np.intp).ravel()
+        slot_feature = arrays["table_feature"].astype(np.intp).ravel()
         self._n_slots = n_features + 1
+        # Row r's slots count into bins r * n_slots + feature: laid out for a whole pass.
+        self._pass_slots = (np.arange(ROWS_PER_PASS)[:, None] * self._n_slots + slot_feature).ravel()
 
     @classmethod
     def from_metadata(cls, metadata: ModelMetadata) -> Explainer:
@@ -158,6 +163,16 @@ class Explainer:
 
     def _contributions(self, features: np.ndarray) -> np.ndarray:
         n = features.shape[0]
+        if n <= ROWS_PER_PASS:
+            return self._pass(features)
+        out = np.empty((n, self.n_features))
+        for start in range(0, n, ROWS_PER_PASS):
+            out[start : start + ROWS_PER_PASS] = self._pass(features[start : start + ROWS_PER_PASS])
+        return out
+
+    def _pass(self, features: np.ndarray) -> np.ndarray:
+        """Contributions of at most ROWS_PER_PASS rows."""
+        n = features.shape[0]
         values = features.take(self._node_feature, axis=1)  # (n, trees * bits) float32
         values *= self._node_sign
         bits = values <= self._node_bound
@@ -167,7 +182,7 @@ class Explainer:
         pattern = np.packbits(bits, axis=1, bitorder="little").view(self._pattern_dtype)  # (n, trees)
         gathered = self._table.take(pattern + self._tree_offset, axis=0)  # (n, trees, width)
         # Sum each row's slots per feature: one weighted count (BLAS would add threads, not speed).
-        slots = self._slot_feature if n == 1 else (np.arange(n)[:, None] * self._n_slots + self._slot_feature).ravel()
+        slots = self._pass_slots[: gathered.size]
         totals = np.bincount(slots, gathered.ravel(), n * self._n_slots).reshape(n, self._n_slots)
         return totals[:, : self.n_features]
 
@@ -210,21 +225,18 @@ def _at(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
 
 
 def _largest(values: np.ndarray, k: int) -> np.ndarray:
-    """Per row, the columns of the k largest values, largest first, ties by column: exactly
-    `np.argsort(-values, axis=1, kind="stable")[:, :k]`, in about a third of its time on a batch."""
+    """Per row, the columns of the k largest (finite) values, largest first, ties by column: exactly
+    `np.argsort(-values, axis=1, kind="stable")[:, :k]`, in a tenth of its time on a batch."""
     n, width = values.shape
-    if n == 1 or k >= width:  # one row: the full sort is fewer calls than the partition below
+    if n == 1 or k >= width:  # one row: the sort is fewer calls than k rounds
         return np.argsort(-values, axis=1, kind="stable")[:, :k]
-    chosen = np.argpartition(-values, k - 1, axis=1)[:, :k]  # the k largest, in no order
-    order = np.lexsort((chosen, -np.take_along_axis(values, chosen, axis=1)), axis=1)
-    top = np.take_along_axis(chosen, order, axis=1)
-    # A tie across the k-th place may have left out a lower column than one chosen: sort those rows.
-    kth = np.take_along_axis(values, top[:, -1:], axis=1)
-    tied = np.count_nonzero(values == kth, axis=1) > np.count_nonzero(
-        np.take_along_axis(values, top, axis=1) == kth, axis=1
-    )
-    if tied.any():
-        top[tied] = np.argsort(-values[tied], axis=1, kind="stable")[:, :k]
+    # k rounds of argmax (the first of equal values: a stable sort's order), each taking its pick out.
+    rest = values.copy()
+    rows = np.arange(n)
+    top = np.empty((n, k), dtype=np.intp)
+    for r in range(k):
+        top[:, r] = picked = rest.argmax(axis=1)
+        rest[rows, picked] = -np.inf
     return top
 
 
