@@ -96,14 +96,25 @@ class Explainer:
 
     def _lay_out_trees(self, arrays: Mapping[str, np.ndarray]) -> None:
         """The trees laid out once so that a row's split patterns take one gather, one comparison
-        and one bit-pack, and its contributions one table gather and one weighted count."""
+        and one bit-pack, and its contributions one table gather and one weighted count.
+
+        Each tree gets a group of whole bytes of bits: its nodes' outcomes, then its own index
+        in binary (constant bits), then zeros; np.packbits turns the group into the row of the
+        flat table (tree * patterns + pattern) directly."""
         n_features = len(self.feature_names)
         n_trees, depth = arrays["node_feature"].shape
         patterns, width = arrays["table"].shape[1:]
-        pattern_bytes = next(b for b in (1, 2, 4, 8) if depth <= 8 * b)
-        bits = 8 * pattern_bytes  # each tree's nodes padded to whole bytes: np.packbits makes its pattern
+        if patterns != 2**depth:
+            raise ExplainerUnavailable(f"the explainer's tables hold {patterns} patterns, not 2^{depth}")
+        tree_bits = max(1, (n_trees - 1).bit_length())
+        pattern_bytes = next((b for b in (1, 2, 4, 8) if depth + tree_bits <= 8 * b), None)
+        if pattern_bytes is None:
+            raise ExplainerUnavailable(f"{n_trees} trees of {depth} splits do not fit 64-bit patterns")
+        bits = 8 * pattern_bytes
         real = np.zeros((n_trees, bits), dtype=bool)
         real[:, :depth] = arrays["node_bit"] != 0
+        tree_bit = np.zeros((n_trees, bits), dtype=bool)  # the constant bits spelling each tree's index
+        tree_bit[:, depth : depth + tree_bits] = (np.arange(n_trees)[:, None] >> np.arange(tree_bits)) & 1
 
         def padded(name: str, fill: Any) -> np.ndarray:  # (trees, bits): `fill` for every padding node
             out = np.full((n_trees, bits), fill, dtype=arrays[name].dtype)
@@ -123,20 +134,20 @@ class Explainer:
         # x <= t  <=>  x <= (largest float32 <= t);  x > t  <=>  -x <= -(smallest float32 > t).
         below = _float32_at_most(threshold)
         self._node_sign = np.where(nan_left, np.float32(-1), np.float32(1)).ravel()
-        self._node_bound = np.where(nan_left, -np.nextafter(below, np.float32(np.inf)), below).ravel()
-        # Padding nodes (and the bits up to a whole byte) read the not-employed flag, always 0 or
-        # 1, against -inf: they never set their bit, whatever the row.
+        bound = np.where(nan_left, -np.nextafter(below, np.float32(np.inf)), below)
+        # Every other bit reads the not-employed flag, always 0 or 1: against +inf it is always
+        # set (a tree-index bit that is 1), against -inf never (padding, a tree-index bit that is 0).
+        self._node_bound = np.where(tree_bit, np.float32(np.inf), bound).ravel()
         flag = self.feature_names.index(ANOMALY_FLAG)
         self._node_feature = padded("node_feature", flag).astype(np.intp).ravel()
         self._zero_missing = (real & (missing_type == MISSING_ZERO)).ravel()
         self._zero_bit = (default_left ^ nan_left).ravel()  # the bit of a zero-as-missing node's default way
         self._any_zero_missing = bool(self._zero_missing.any())
-        self._pattern_dtype = np.dtype(f"<u{pattern_bytes}")
+        self._pattern_dtype = np.dtype(f"<u{pattern_bytes}")  # little-endian: bit j of a group is 2^j
         flips = (nan_left[:, :depth].astype(np.int64) << np.arange(depth)).sum(axis=1)  # (trees,)
         by_bits = np.arange(patterns)[None, :] ^ flips[:, None]  # the table row each pattern of bits reads
         table = arrays["table"].astype(np.float64)[np.arange(n_trees)[:, None], by_bits]
         self._table = table.reshape(-1, width)  # (trees * patterns, width)
-        self._tree_offset = np.arange(n_trees, dtype=np.int64) * patterns
         # Slot (tree, k) -> the model feature it adds to; padding slots add to one extra column.
         slot_feature = arrays["table_feature"].astype(np.intp).ravel()
         self._n_slots = n_features + 1
@@ -179,8 +190,8 @@ class Explainer:
         if self._any_zero_missing:  # zero-as-missing splits send |x| <= 1e-35 the default way
             zero = self._zero_missing & (np.abs(values) <= ZERO_THRESHOLD)
             bits = np.where(zero, self._zero_bit, bits)
-        pattern = np.packbits(bits, axis=1, bitorder="little").view(self._pattern_dtype)  # (n, trees)
-        gathered = self._table.take(pattern + self._tree_offset, axis=0)  # (n, trees, width)
+        table_rows = np.packbits(bits, axis=1, bitorder="little").view(self._pattern_dtype)  # (n, trees)
+        gathered = self._table.take(table_rows, axis=0)  # (n, trees, width)
         # Sum each row's slots per feature: one weighted count (BLAS would add threads, not speed).
         slots = self._pass_slots[: gathered.size]
         totals = np.bincount(slots, gathered.ravel(), n * self._n_slots).reshape(n, self._n_slots)
@@ -229,7 +240,7 @@ def _largest(values: np.ndarray, k: int) -> np.ndarray:
     `np.argsort(-values, axis=1, kind="stable")[:, :k]`, in a tenth of its time on a batch."""
     n, width = values.shape
     if n == 1 or k >= width:  # one row: the sort is fewer calls than k rounds
-        return np.argsort(-values, axis=1, kind="stable")[:, :k]
+        return (-values).argsort(axis=1, kind="stable")[:, :k]
     # k rounds of argmax (the first of equal values: a stable sort's order), each taking its pick out.
     rest = values.copy()
     rows = np.arange(n)

@@ -20,6 +20,7 @@ import numpy as np
 DAYS_EMPLOYED = "DAYS_EMPLOYED"
 DAYS_EMPLOYED_ANOMALY = 365243
 ANOMALY_FLAG = "DAYS_EMPLOYED_ANOM"
+_ANOMALY32, _NAN32 = np.float32(DAYS_EMPLOYED_ANOMALY), np.float32(np.nan)
 
 # Ratios: name -> (numerator, denominator), raw field names.
 RATIOS: dict[str, tuple[str, str]] = {
@@ -80,9 +81,10 @@ class Engineering:
         e = self.employed_index
         out = np.empty((n, len(self.feature_names)), dtype=np.float32)
         out[:, :width] = rows
-        anomaly = rows[:, e] == np.float32(DAYS_EMPLOYED_ANOMALY)
-        out[anomaly, e] = np.float32(np.nan)
+        employed = out[:, e]  # a view: set in place
+        anomaly = employed == _ANOMALY32
         out[:, width] = anomaly
+        employed[anomaly] = _NAN32
         numerators, denominators = self._ratio_columns
         with np.errstate(divide="ignore", invalid="ignore"):  # float32 / float32, element by element
             np.divide(out.take(numerators, axis=1), out.take(denominators, axis=1), out=out[:, width + 1 :])

@@ -203,6 +203,9 @@ class ScoringService:
             every = explainer.reasons(rows, contributions, k)
             return list(every), [explainer.attribution(row) for row in contributions]
         refused = [i for i, prediction in enumerate(predictions) if prediction]
+        if refused and len(refused) == len(predictions):  # all refused (a single refusal): rows as they are
+            every_refused: list[list[dict[str, Any]] | None] = list(explainer.explain_reasons(rows, k))
+            return every_refused, None
         reasons: list[list[dict[str, Any]] | None] = [None] * len(predictions)
         if refused:
             for i, given in zip(refused, explainer.explain_reasons(rows[refused], k), strict=True):
