@@ -195,7 +195,7 @@ class Explainer:
         # Sum each row's slots per feature: one weighted count (BLAS would add threads, not speed).
         slots = self._pass_slots[: gathered.size]
         totals = np.bincount(slots, gathered.ravel(), n * self._n_slots).reshape(n, self._n_slots)
-        return totals[:, : self.n_features]
+        return totals[:, : self._n_slots - 1]  # the last column: padding slots
 
     def attribution(self, contributions: np.ndarray) -> dict[str, Any]:
         """`?explain=true` for one applicant: base value and one value per model feature, by name."""

@@ -21,6 +21,9 @@ DAYS_EMPLOYED = "DAYS_EMPLOYED"
 DAYS_EMPLOYED_ANOMALY = 365243
 ANOMALY_FLAG = "DAYS_EMPLOYED_ANOM"
 _ANOMALY32, _NAN32 = np.float32(DAYS_EMPLOYED_ANOMALY), np.float32(np.nan)
+# float32 / float32 element by element, x / 0 -> inf and 0 / 0 -> NaN without a warning; the
+# decorator form of errstate is thread-safe and cheaper per call than the `with` form.
+_divide_quietly = np.errstate(divide="ignore", invalid="ignore")(np.divide)
 
 # Ratios: name -> (numerator, denominator), raw field names.
 RATIOS: dict[str, tuple[str, str]] = {
@@ -86,8 +89,7 @@ class Engineering:
         out[:, width] = anomaly
         employed[anomaly] = _NAN32
         numerators, denominators = self._ratio_columns
-        with np.errstate(divide="ignore", invalid="ignore"):  # float32 / float32, element by element
-            np.divide(out.take(numerators, axis=1), out.take(denominators, axis=1), out=out[:, width + 1 :])
+        _divide_quietly(out.take(numerators, axis=1), out.take(denominators, axis=1), out=out[:, width + 1 :])
         return out
 
     def to_dict(self) -> dict[str, Any]:
