@@ -2,6 +2,7 @@
 
     python -m benchmarks.http_load                      # all three, 3 interleaved rounds, 10 s each
     python -m benchmarks.http_load --servers service --duration 2 --connections 1 --rounds 1
+    python -m benchmarks.http_load --servers service-refused,service-refused-no-reasons   # what reasons cost
 
 For each server, each round: start it as a subprocess on a free 127.0.0.1 port and time it until its
 health URL answers 200; send a few real bodies and check the answers (our service's probabilities
@@ -73,6 +74,8 @@ class ServerKind:
     writes_log: bool = False
     cwd: Path = ROOT
     """Where the server runs from (and imports the project from): another checkout for a baseline."""
+    refused_only: bool = False
+    """Send only held-out applicants the model refuses (what their reasons cost)."""
 
 
 def _ours(extra: list[str] | None = None) -> Callable[[int], list[str]]:
@@ -129,8 +132,39 @@ def _our_probability(body: bytes) -> float | None:
     return float(orjson.loads(body)["probability"])
 
 
+def _refused_probability(with_reasons: bool) -> Callable[[bytes], float | None]:
+    """A refused applicant's probability, checking that the answer is a refusal with reasons or without."""
+
+    def probability(body: bytes) -> float | None:
+        answer = orjson.loads(body)
+        if answer["decision"] != "refused" or ("reasons" in answer) != with_reasons:
+            raise RuntimeError(f"expected a refusal {'with' if with_reasons else 'without'} reasons: {body[:300]!r}")
+        return float(answer["probability"])
+
+    return probability
+
+
+def without_explainer(artifact: Path, directory: Path) -> Path:
+    """A copy of the artifact without its TreeSHAP tables: the same service then answers refusals without reasons."""
+    import onnx
+
+    model = onnx.load(str(artifact))
+    kept = [p for p in model.metadata_props if p.key != "explainer"]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / artifact.name
+    onnx.save(model, str(path))
+    return path
+
+
 def server_kinds(
-    model: BenchModel, spec_path: Path, log_dir: Path, baseline: Path | None = None, database_url: str | None = None
+    model: BenchModel,
+    spec_path: Path,
+    log_dir: Path,
+    baseline: Path | None = None,
+    database_url: str | None = None,
+    no_explainer_artifact: Path | None = None,
 ) -> dict[str, ServerKind]:
     ours_env = {"API_KEY": API_KEY, "MODEL_PATH": str(model.artifact), "PREDICTION_LOG_DIR": str(log_dir)}
     noop_env = {"API_KEY": API_KEY, "NOOP_SPEC_PATH": str(spec_path)}
@@ -210,12 +244,36 @@ def server_kinds(
             _ours(),
             **{**ours, "env": {**ours_env, "DATABASE_URL": database_url}, "writes_log": False},
         )
+    found["service-refused"] = ServerKind(
+        "service-refused",
+        "our service, refused applicants only: each answer carries its reasons",
+        _ours(),
+        **{**ours, "probability": _refused_probability(True), "refused_only": True},
+    )
+    if no_explainer_artifact is not None:
+        found["service-refused-no-reasons"] = ServerKind(
+            "service-refused-no-reasons",
+            "our service, refused applicants only, the artifact without its explainer: answers without reasons",
+            _ours(),
+            **{
+                **ours,
+                "env": {**ours_env, "MODEL_PATH": str(no_explainer_artifact)},
+                "probability": _refused_probability(False),
+                "refused_only": True,
+            },
+        )
     if baseline is not None:
         found["baseline"] = ServerKind(
             "baseline",
             f"our service as of the tree in {baseline} (`python -m inference` run from there)",
             _ours(),
             **{**ours, "cwd": baseline},
+        )
+        found["baseline-refused"] = ServerKind(
+            "baseline-refused",
+            f"our service as of the tree in {baseline}, refused applicants only (with their reasons)",
+            _ours(),
+            **{**ours, "cwd": baseline, "probability": _refused_probability(True), "refused_only": True},
         )
     return found
 
@@ -475,6 +533,12 @@ def ratios(summaries: dict[str, dict[str, Any]], connections: list[int]) -> dict
         found[f"service_over_noop_c{high}_rps"] = round(
             ours[f"c{high}_requests_per_s"] / floor[f"c{high}_requests_per_s"], 3
         )
+    with_reasons, without_reasons = summaries.get("service-refused"), summaries.get("service-refused-no-reasons")
+    if with_reasons and without_reasons:  # issue 11's target: at most 1.25 at one connection
+        for key in ("p50_ms", "p99_ms"):
+            found[f"reasons_over_no_reasons_c{low}_{key.removesuffix('_ms')}"] = round(
+                with_reasons[f"c{low}_{key}"] / without_reasons[f"c{low}_{key}"], 3
+            )
     if ours and mlflow:
         found[f"mlflow_over_service_c{low}_p50"] = round(mlflow[f"c{low}_p50_ms"] / ours[f"c{low}_p50_ms"], 1)
         found[f"service_over_mlflow_c{high}_rps"] = round(
@@ -484,22 +548,25 @@ def ratios(summaries: dict[str, dict[str, Any]], connections: list[int]) -> dict
 
 
 def write_inputs(model: BenchModel, work: Path, kinds: list[ServerKind]) -> tuple[dict[str, Any], Path, list[float]]:
-    """The spec file for the no-op, and one bodies file per request format; plus the expected scores."""
+    """The spec file for the no-op, and per server its bodies file, bodies and their expected scores;
+    plus the expected scores of the first N_BODIES applicants (what most servers are sent)."""
     import onnx
 
     meta = {p.key: p.value for p in onnx.load(str(model.artifact)).metadata_props}
     spec = FeatureSpec.from_json(meta["feature_spec"])
     spec_path = work / "feature_spec.json"
     spec_path.write_text(spec.to_json())
-    frame = pd.read_parquet(model.reference_path).head(N_BODIES)
-    applicants = records(frame, spec)
-    expected = [float(p) for p in frame["probability"]]
+    sample = pd.read_parquet(model.reference_path)
+    chosen = {False: sample.head(N_BODIES), True: sample[sample["prediction"] == 1].head(N_BODIES)}
+    applicants = {refused: records(frame, spec) for refused, frame in chosen.items()}
+    scores = {refused: [float(p) for p in frame["probability"]] for refused, frame in chosen.items()}
     files: dict[str, Any] = {}
     for kind in kinds:
-        bodies = [kind.body(a) for a in applicants]
+        bodies = [kind.body(a) for a in applicants[kind.refused_only]]
         path = work / f"bodies-{kind.name.replace(':', '-')}.jsonl"
         path.write_bytes(b"\n".join(bodies) + b"\n")
-        files[kind.name] = (path, bodies)
+        files[kind.name] = (path, bodies, scores[kind.refused_only])
+    expected = scores[False]
     return files, spec_path, expected
 
 
@@ -533,16 +600,21 @@ def run(
             cluster.start()
             cleanup.callback(cluster.remove)
             database_url = cluster.create_database("bench")
-        kinds_all = server_kinds(model, work / "feature_spec.json", log_dir, baseline, database_url)
+        no_explainer = (
+            without_explainer(model.artifact, work / "model-no-explainer")
+            if "service-refused-no-reasons" in servers
+            else None
+        )
+        kinds_all = server_kinds(model, work / "feature_spec.json", log_dir, baseline, database_url, no_explainer)
         unknown = [s for s in servers if s not in kinds_all]
         if unknown:
             raise ValueError(f"unknown servers {unknown}; known: {sorted(kinds_all)}")
         kinds = [kinds_all[s] for s in servers]
-        files, _, expected = write_inputs(model, work, kinds)
+        files, _, _ = write_inputs(model, work, kinds)
         per_server: dict[str, list[dict[str, Any]]] = {k.name: [] for k in kinds}
         for round_index in range(rounds):
             for kind in kinds:
-                path, bodies = files[kind.name]
+                path, bodies, expected = files[kind.name]
                 print(
                     f"[round {round_index + 1}/{rounds}] {kind.name}: {kind.description}", file=sys.stderr, flush=True
                 )
@@ -608,8 +680,8 @@ def main(argv: list[str] | None = None) -> int:
         "--servers",
         default="service,noop,mlflow",
         help="comma-separated, from: service, noop, mlflow, service-postgres (starts a local PostgreSQL), "
-        "service-fastapi-door, service-challenger, service-2w, noop-2w, "
-        "service-asyncio-h11, noop-asyncio-h11, baseline (with --baseline)",
+        "service-fastapi-door, service-challenger, service-refused, service-refused-no-reasons, service-2w, noop-2w, "
+        "service-asyncio-h11, noop-asyncio-h11, baseline and baseline-refused (with --baseline)",
     )
     parser.add_argument(
         "--baseline",

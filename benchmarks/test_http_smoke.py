@@ -33,3 +33,16 @@ def test_harness_measures_our_service(tmp_path: Path) -> None:
     # Logging was on: every answered request left its record (wrk may cut the very last one).
     assert summary["prediction_records"] >= summary["requests_sent"] - 1
     assert "| service |" in table(result)
+
+
+def test_harness_compares_refusals_with_and_without_reasons(tmp_path: Path) -> None:
+    """The reasons-cost pair: refused applicants only, answered with reasons by the artifact and
+    without by its copy stripped of the explainer (each answer is checked for which it is)."""
+    if shutil.which("wrk") is None:
+        pytest.fail("wrk is not installed (apt-get install wrk; .ci/run does)")
+    servers = ["service-refused", "service-refused-no-reasons"]
+    result = run(servers, duration=1, connections=[1], rounds=1, warmup=0, out=None, model_path=PROJECT_ARTIFACT)
+    for name in servers:
+        assert result["servers"][name]["summary"]["errors"] == 0
+        assert result["servers"][name]["rounds"][0]["answers"]["checked"] == 20
+    assert result["ratios"]["reasons_over_no_reasons_c1_p50"] > 0

@@ -20,6 +20,10 @@ import numpy as np
 DAYS_EMPLOYED = "DAYS_EMPLOYED"
 DAYS_EMPLOYED_ANOMALY = 365243
 ANOMALY_FLAG = "DAYS_EMPLOYED_ANOM"
+_ANOMALY32, _NAN32 = np.float32(DAYS_EMPLOYED_ANOMALY), np.float32(np.nan)
+# float32 / float32 element by element, x / 0 -> inf and 0 / 0 -> NaN without a warning; the
+# decorator form of errstate is thread-safe and cheaper per call than the `with` form.
+_divide_quietly = np.errstate(divide="ignore", invalid="ignore")(np.divide)
 
 # Ratios: name -> (numerator, denominator), raw field names.
 RATIOS: dict[str, tuple[str, str]] = {
@@ -55,8 +59,10 @@ class Engineering:
         return [(self.input_names.index(a), self.input_names.index(b)) for a, b in self.ratios.values()]
 
     @cached_property
-    def _ratio_pairs(self) -> np.ndarray:
-        return np.array(self.ratio_indices(), dtype=np.intp).reshape(-1, 2)
+    def _ratio_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """(numerator columns, denominator columns) of the ratios, for one gather each."""
+        pairs = np.array(self.ratio_indices(), dtype=np.intp).reshape(-1, 2)
+        return np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1])
 
     @cached_property
     def feature_names(self) -> list[str]:
@@ -78,12 +84,12 @@ class Engineering:
         e = self.employed_index
         out = np.empty((n, len(self.feature_names)), dtype=np.float32)
         out[:, :width] = rows
-        anomaly = rows[:, e] == np.float32(DAYS_EMPLOYED_ANOMALY)
-        out[:, e] = np.where(anomaly, np.float32(np.nan), rows[:, e])
+        employed = out[:, e]  # a view: set in place
+        anomaly = employed == _ANOMALY32
         out[:, width] = anomaly
-        pairs = self._ratio_pairs
-        with np.errstate(divide="ignore", invalid="ignore"):  # float32 / float32, element by element
-            np.divide(out[:, pairs[:, 0]], out[:, pairs[:, 1]], out=out[:, width + 1 :])
+        employed[anomaly] = _NAN32
+        numerators, denominators = self._ratio_columns
+        _divide_quietly(out.take(numerators, axis=1), out.take(denominators, axis=1), out=out[:, width + 1 :])
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,15 +11,17 @@ from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
+import orjson
 import pytest
 
 import export.run as export_run
 from contract.encoding import RowEncoder
-from contract.explain import Explainer, ExplainerUnavailable, pack_arrays, unpack_arrays
+from contract.explain import Explainer, ExplainerUnavailable, _largest, pack_arrays, unpack_arrays
 from contract.scorer import Scorer
 from export.explanation import ExplanationError, log_odds
 from export.parity import records
 from export.treeshap import explainer_payload
+from tests.contract import reasons_golden
 from tests.small_model import MODEL_URI, Trained
 from training.pipeline import build_preprocessing
 from training.schema import TARGET_COLUMN, build_feature_spec
@@ -248,3 +250,32 @@ def test_the_not_employed_placeholder_reads_as_such(scorer: Scorer, explainer: E
             assert r["value"] == 365243
     texts = {r["text"] for row in explainer.reasons(rows, contributions, 10) for r in row}
     assert not any("not provided" in t and "job" in t for t in texts)
+
+
+def test_reasons_and_attributions_stay_byte_identical(model_path: Path) -> None:
+    """The committed artifact's reasons and attributions for fixed applicants (refused, accepted,
+    edited where the wording branches), as `tests/contract/reasons_golden.json` recorded them."""
+    golden = reasons_golden.load()
+    scorer = Scorer(model_path)
+    scorer.load()
+    if scorer.metadata.mlflow_run_id != golden["artifact_run_id"]:
+        pytest.fail(
+            f"{reasons_golden.GOLDEN.name} was written for run {golden['artifact_run_id']}, the artifact is "
+            f"{scorer.metadata.mlflow_run_id}: after a re-export, `python -m tests.contract.reasons_golden`"
+        )
+    got = reasons_golden.outputs(scorer, Explainer.from_metadata(scorer.metadata), golden["applicants"])
+    assert set(got) == set(golden["expected"])
+    for name, expected in golden["expected"].items():
+        for i, (mine, theirs) in enumerate(zip(got[name], expected, strict=True)):
+            assert orjson.dumps(mine) == orjson.dumps(theirs), f"{name}, applicant {i}"
+
+
+@pytest.mark.parametrize("n", [1, 2, 300])
+def test_the_largest_contributions_are_chosen_as_a_stable_sort_would(n: int) -> None:
+    """Reasons are chosen by partition, not a full sort: the same columns in the same order,
+    ties (few distinct values, so many across the k-th place) broken by the lower column."""
+    rng = np.random.default_rng(n)
+    for distinct in (3, 12, 10_000):
+        values = rng.integers(-distinct, distinct, size=(n, 125)).astype(np.float64) / 7
+        for k in (1, 4, 10, 125):
+            assert np.array_equal(_largest(values, k), np.argsort(-values, axis=1, kind="stable")[:, :k]), (distinct, k)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +16,7 @@ from contract.spec import FeatureSpec
 from export.parity import records
 from inference.app import create_app
 from inference.settings import Settings
+from tests.contract import reasons_golden
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +111,20 @@ def test_a_protected_field_changes_nothing_in_the_answer(
         assert len({a["probability"] for a in answers}) == 1  # bit-identical
         assert len({str(a.get("reasons")) for a in answers}) == 1
         assert all(r["feature"] != "CODE_GENDER" for a in answers for r in a.get("reasons", []))
+
+
+def test_answers_carry_the_golden_reasons_byte_for_byte(client: TestClient, auth: dict[str, str]) -> None:
+    """What the service sends is what `tests/contract/reasons_golden.json` recorded for the same
+    applicants: in a batch (reasons for the refused only) and one by one with `explain=true`."""
+    golden = reasons_golden.load()
+    applicants, expected = golden["applicants"], golden["expected"]
+    results = client.post("/predict/batch", json={"applicants": applicants}, headers=auth).json()["predictions"]
+    assert [r["prediction"] for r in results] == expected["predictions"]
+    for result, reasons in zip(results, expected["explain_reasons_k4"], strict=True):
+        assert orjson.dumps(result.get("reasons")) == orjson.dumps(reasons if result["prediction"] else None)
+    for applicant, reasons, attribution in list(
+        zip(applicants, expected["reasons_k4"], expected["attributions"], strict=True)
+    )[::6]:
+        result = client.post("/predict?explain=true", json=applicant, headers=auth).json()
+        assert orjson.dumps(result["reasons"]) == orjson.dumps(reasons)
+        assert orjson.dumps(result["explanation"]) == orjson.dumps(attribution)
