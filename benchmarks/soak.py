@@ -80,7 +80,7 @@ def soak(
         kinds = server_kinds(model, work / "feature_spec.json", log_dir, database_url=database_url)
         kind = kinds["service-postgres" if store == "postgres" else "service"]
         files, _, _ = write_inputs(model, work, [kind])
-        bodies_file, _ = files[kind.name]
+        bodies_file = files[kind.name][0]
         running = start(kind, work)
         windows: list[dict[str, Any]] = []
         try:
