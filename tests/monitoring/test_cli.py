@@ -17,6 +17,7 @@ from contract.records import Decision
 from monitoring.__main__ import EXIT_DRIFT, EXIT_OK, EXIT_USAGE, main
 from monitoring.artifacts import load_feature_spec
 from monitoring.simulate import apply_shift, combine, to_payloads
+from tests.decisions import scored_decisions
 from training.synthetic import TRUE_PROBABILITY_COLUMN, generate
 
 SPEC = load_feature_spec(None)
@@ -28,22 +29,7 @@ def _write_log(folder: Path, n: int, seed: int, shift: str = "none") -> Path:
     frame = apply_shift(raw, combine([shift]), SPEC, seed=seed)
     payloads = to_payloads(frame, SPEC)
     start = datetime(2026, 11, 25, 9, tzinfo=UTC).timestamp()
-    entries = [
-        Decision(
-            ts=start + i,
-            request_id=f"r{seed}-{i}",
-            endpoint="/predict",
-            status=200,
-            latency_s=0.002,
-            model_version="1",
-            model_latency_s=0.0004,
-            threshold=0.08,
-            inputs=[payload],
-            probabilities=[float(p)],
-            predictions=[int(p >= 0.08)],
-        )
-        for i, (payload, p) in enumerate(zip(payloads, raw[TRUE_PROBABILITY_COLUMN], strict=True))
-    ]
+    entries = scored_decisions(payloads, raw[TRUE_PROBABILITY_COLUMN], start, 1, f"r{seed}-")
     entries.append(
         Decision(
             ts=start + n,

@@ -20,6 +20,7 @@ from inference.settings import DecisionStoreSettings
 from monitoring.artifacts import load_feature_spec
 from monitoring.logs import load_logs, load_store
 from monitoring.simulate import to_payloads
+from tests.decisions import scored_decisions
 from training.synthetic import TRUE_PROBABILITY_COLUMN, generate
 
 REPO = Path(__file__).resolve().parents[3]
@@ -31,22 +32,7 @@ def _decisions(n: int = 240) -> list[Decision]:
     raw = generate(n, seed=3)
     payloads = to_payloads(raw, SPEC)
     step = 7200 / n
-    decisions = [
-        Decision(
-            ts=START.timestamp() + i * step,
-            request_id=f"r{i}",
-            endpoint="/predict",
-            status=200,
-            latency_s=0.002,
-            model_version="1",
-            model_latency_s=0.0004,
-            threshold=0.08,
-            inputs=[payload],
-            probabilities=[float(p)],
-            predictions=[int(p >= 0.08)],
-        )
-        for i, (payload, p) in enumerate(zip(payloads, raw[TRUE_PROBABILITY_COLUMN], strict=True))
-    ]
+    decisions = scored_decisions(payloads, raw[TRUE_PROBABILITY_COLUMN], START.timestamp(), step, "r")
     decisions.append(
         Decision(
             START.timestamp() + 100,
