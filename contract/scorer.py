@@ -102,8 +102,8 @@ class Scorer:
 
     def decide(self, probabilities: list[float]) -> list[int]:
         """Decisions at the business threshold: 1 = refused, 0 = accepted."""
-        decisions: list[int] = self.decide_many(np.asarray(probabilities, dtype=np.float64)).tolist()
-        return decisions
+        threshold = self.threshold  # Python floats are float64: the same comparison as decide_many
+        return [int(p >= threshold) for p in probabilities]
 
     def decide_many(self, probabilities: np.ndarray) -> np.ndarray:
         """`decide` for an array (int32): `p >= threshold` compared in float64, whatever the array's dtype."""

@@ -182,8 +182,7 @@ class ScoringService:
         model_started = time.perf_counter()
         probabilities: list[float] = self.scorer.predict_proba(rows).tolist()
         model_latency = time.perf_counter() - model_started
-        threshold = self.threshold
-        predictions = [int(p >= threshold) for p in probabilities]
+        predictions = self.scorer.decide(probabilities)
         shadow = self.challenger.shadow(rows, applicants) if self.challenger is not None else None
         reasons, explanations = self._explain(rows, predictions, explain)
         return Scores(
