@@ -16,7 +16,7 @@ from inference.decisions.recorders import JsonlRecorder
 from inference.lifespan import load_explainer
 from inference.metrics import Metrics
 from inference.security import KeyGate, KeyRing
-from inference.service import ScoringRequest, ScoringService
+from inference.service import Answer, ScoringRequest, ScoringService
 from inference.throttle import FailedKeyThrottle
 
 KEY = "bench-key"
@@ -52,6 +52,14 @@ def scoring_request(body: bytes, key: str = KEY, path: str = PREDICT_PATH, query
         return body
 
     return ScoringRequest(path, "POST", key, "127.0.0.1", query, read_body, new_context())
+
+
+def answer_now(service: ScoringService, request: ScoringRequest) -> Answer:
+    """`service.answer(request)` as a door runs it: the answer, then its after-answer bookkeeping."""
+    answer: Answer = run_now(service.answer(request))
+    if answer.after is not None:
+        answer.after()
+    return answer
 
 
 def run_now(coroutine: Coroutine[Any, Any, Any]) -> Any:

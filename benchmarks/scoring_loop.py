@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pandas as pd
 
-from benchmarks.inprocess import KEY, build_service, run_now, scoring_request
+from benchmarks.inprocess import KEY, answer_now, build_service, scoring_request
 from benchmarks.models import PROJECT_ARTIFACT, REFERENCE_NAME
 from contract.scorer import Scorer
 from contract.spec import FeatureSpec
@@ -43,7 +43,7 @@ def hot_path(artifact: Path, seconds: float) -> int:
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             for body in bodies:
-                answer = run_now(service.answer(scoring_request(body)))
+                answer = answer_now(service, scoring_request(body))
                 assert answer.status == 200
             done += len(bodies)
         service.recorder.close(5.0)

@@ -19,7 +19,7 @@ import pytest
 
 from benchmarks.asgi import AsgiDriver
 from benchmarks.conftest import N_ROWS, TOLERANCE, Served, cycling
-from benchmarks.inprocess import KEY, build_service, run_now, scoring_request
+from benchmarks.inprocess import KEY, answer_now, build_service, scoring_request
 from contract.names import PREDICT_PATH
 from contract.records import Decision
 from inference.service import ScoringService
@@ -56,7 +56,7 @@ def _steps(served: Served, service: ScoringService) -> dict[str, Any]:
         return b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in entry.records())
 
     def answer(i: int) -> float:
-        result = run_now(service.answer(scoring_request(bodies[i])))
+        result = answer_now(service, scoring_request(bodies[i]))
         return float(orjson.loads(result.body)["probability"])
 
     return {
@@ -172,7 +172,7 @@ def test_refused_answer(
     assert refused
 
     def answer(i: int) -> dict[str, Any]:
-        return orjson.loads(run_now(chosen.answer(scoring_request(refused[i]))).body)  # type: ignore[no-any-return]
+        return orjson.loads(answer_now(chosen, scoring_request(refused[i])).body)  # type: ignore[no-any-return]
 
     _, result = benchmark(cycling(answer, len(refused)))
     assert result["decision"] == "refused" and (("reasons" in result) == (reasons == "with-reasons"))

@@ -219,6 +219,8 @@ class Explainer:
         self, rows: np.ndarray, predictions: Sequence[int] | np.ndarray, k: int = DEFAULT_REASONS
     ) -> list[list[dict[str, Any]] | None]:
         """What each result carries: the reasons of a refused row (prediction 1), None for an accepted one."""
+        if 1 not in predictions:  # most answers: nothing refused, no array work at all
+            return [None] * len(predictions)
         refused = np.flatnonzero(np.asarray(predictions) == 1)
         if refused.size and refused.size == len(predictions):  # all refused (a single refusal): no row copy
             return list(self.explain_reasons(rows, k))

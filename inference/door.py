@@ -63,7 +63,10 @@ class ScoringDoor:
             read_body=read_body,
             context=context_of(scope) or new_context(),
         )
-        await send_answer(send, await answer_scoring(loaded.service if loaded is not None else None, request))
+        answer = await answer_scoring(loaded.service if loaded is not None else None, request)
+        await send_answer(send, answer)
+        if answer.after is not None:
+            answer.after()
 
 
 async def send_answer(send: Send, answer: Answer) -> None:

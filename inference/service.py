@@ -7,7 +7,8 @@ Every scoring request, whichever door carried its bytes (the lean ASGI door in
     readiness -> API key -> body within its limit -> validation -> one float32 row per
     applicant in spec order -> one model call -> decisions -> answer bytes
 
-and, before the answer leaves, the same facts go to the metrics and to the decision record.
+and, before the answer leaves, the same facts go to the decision record; the score metrics
+follow once the answer is sent (`Answer.after`: nothing a client waits for).
 Refusals (401, 413, 422, 503) and unexpected failures (500) take the same way out: one
 `Answer` with the service's error shape, one decision record. Single and batch share it all;
 to add a field to the answer, change `_result` (and its response model in `inference.schemas`).
@@ -19,6 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
@@ -62,6 +64,9 @@ class Answer:
     status: int
     headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
+    after: Callable[[], None] | None = None
+    """Bookkeeping the answer need not wait for (the score metrics): the door calls it once the
+    answer is sent. The decision record is never here: it is written before the answer leaves."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +173,10 @@ class ScoringService:
                 logger.exception("unexpected %s on %s (request %s)", type(exc).__name__, endpoint.path, request_id)
             answer = error_answer(error, request_id)
             scores = None
-        self._observe(endpoint, answer.status, context, scores, error)
-        return answer
+        self._record(endpoint, answer.status, context, scores, error)
+        if scores is None or not scores.inputs:
+            return answer
+        return Answer(answer.status, answer.headers, answer.body, partial(self._observe_scores, endpoint, scores))
 
     def score(self, applicants: Sequence[dict[str, Any]], explain: bool = False) -> Scores:
         """Validated applicants -> float32 rows in spec order -> one model call -> decisions,
@@ -242,7 +249,13 @@ class ScoringService:
             }
         )
 
-    def _observe(
+    def _observe_scores(self, endpoint: Endpoint, scores: Scores) -> None:
+        """The scores to the metrics (after the answer is sent)."""
+        self.metrics.observe_scores(
+            self.model_version, endpoint.path, scores.model_latency_s, scores.probabilities, scores.predictions
+        )
+
+    def _record(
         self,
         endpoint: Endpoint,
         status: int,
@@ -250,11 +263,7 @@ class ScoringService:
         scores: Scores | None,
         error: ServiceError | None,
     ) -> None:
-        """The request's facts to the metrics and the decision record (before the answer leaves)."""
-        if scores is not None and scores.inputs:
-            self.metrics.observe_scores(
-                self.model_version, endpoint.path, scores.model_latency_s, scores.probabilities, scores.predictions
-            )
+        """The request's decision record, written before the answer leaves."""
         self.recorder.record(
             Decision(
                 ts=context.wall_started,

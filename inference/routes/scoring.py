@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Security
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from contract.names import BATCH_PATH, PREDICT_PATH
@@ -91,4 +92,5 @@ async def _answer(request: Request, api_key: str | None) -> Response:
     )
     answer = await answer_scoring(loaded.service if loaded is not None else None, scoring_request)
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in answer.headers}
-    return Response(answer.body, status_code=answer.status, headers=headers)
+    background = BackgroundTask(answer.after) if answer.after is not None else None
+    return Response(answer.body, status_code=answer.status, headers=headers, background=background)

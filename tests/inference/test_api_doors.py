@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -67,3 +69,50 @@ def test_both_doors_answer_every_case_alike(
         assert route_calls == ([] if fast_door else [path for path, _, _ in _cases(example, api_keys[0])])
     assert answers[True] == answers[False]
     assert [status for status, _, _ in answers[True]] == [200, 401, 401, 422, 422, 413, 200, 422]
+
+
+def test_the_record_is_written_before_the_answer_and_the_score_metrics_after_it(
+    app: Any, example: dict[str, Any], auth: dict[str, str], log_dir: Any, read_records: Callable[..., Any]
+) -> None:
+    """Both doors: when the answer's body goes out, its decision record is already on disk (what a
+    SIGKILL leaves) and the score metrics are not counted yet; once the request is done, they are."""
+    body = orjson.dumps(example)
+    seen: list[tuple[int, float]] = []
+
+    def refusals_and_acceptances() -> float:
+        registry = app.state.metrics.registry
+        return sum(
+            registry.get_sample_value("predictions_total", {"model_version": "1", "decision": d}) or 0.0
+            for d in ("accepted", "refused")
+        )
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            seen.append((len(read_records(log_dir)), refusals_and_acceptances()))
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-api-key", auth["x-api-key"].encode()),
+        ],
+    }
+    with TestClient(app):
+        before = refusals_and_acceptances()
+        asyncio.run(app(scope, receive, send))
+        assert seen == [(1, before)]
+        assert refusals_and_acceptances() == before + 1
