@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp
 
 from contract.names import BATCH_PATH, HEALTH_PATH, METRICS_PATH, PREDICT_PATH, READY_PATH
 from contract.requests import APPLICANT_MODEL, BATCH_MODEL, RequestInvalid
@@ -69,18 +70,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(outcomes.router)  # the back office's outcomes, off the scoring path
     for exc_type in (ServiceError, RequestInvalid, HTTPException, RequestValidationError, Exception):
         app.add_exception_handler(exc_type, handle_error)
-    scoring_routes = {route.path: route for route in scoring.router.routes if isinstance(route, APIRoute)}
-    app.add_middleware(ScoringDoor, routes=scoring_routes)  # innermost: inside the request ids and metrics
-    app.add_middleware(ConfiguredCORS)
-    app.add_middleware(
-        ObservabilityMiddleware,
-        metrics=metrics,
-        unobserved_paths=(HEALTH_PATH, READY_PATH, METRICS_PATH),
-        docs_paths=("/docs", "/docs/oauth2-redirect", "/redoc"),  # FastAPIOffline's defaults
-    )
-    app.add_middleware(OneLineStartupFailure)
+    _wrap_the_framework(app, metrics)
     _declare_request_schemas(app)
     return app
+
+
+def _wrap_the_framework(app: FastAPI, metrics: Metrics) -> None:
+    """Put the project's middlewares around the framework's whole stack rather than inside it.
+
+    Every request meets `OneLineStartupFailure` -> `ObservabilityMiddleware` (request id, HTTP
+    metrics, edge headers) -> `ConfiguredCORS` -> `ScoringDoor`; the door answers POST /predict and
+    /predict/batch itself and hands everything else to the framework (Starlette's error middleware,
+    FastAPI's own layers, routing). So a scoring request the door answers goes through none of the
+    framework's layers, and an unexpected error's 500 still gets its request id and is counted.
+    """
+    scoring_routes = {route.path: route for route in scoring.router.routes if isinstance(route, APIRoute)}
+    framework_stack = app.build_middleware_stack
+
+    def build_middleware_stack() -> ASGIApp:  # Starlette builds the stack once, on the first call
+        return OneLineStartupFailure(
+            ObservabilityMiddleware(
+                ConfiguredCORS(ScoringDoor(framework_stack(), routes=scoring_routes)),
+                metrics=metrics,
+                unobserved_paths=(HEALTH_PATH, READY_PATH, METRICS_PATH),
+                docs_paths=("/docs", "/docs/oauth2-redirect", "/redoc"),  # FastAPIOffline's defaults
+            )
+        )
+
+    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
 
 
 def _declare_request_schemas(app: FastAPI) -> None:

@@ -5,7 +5,9 @@ request's CPU time in Starlette/FastAPI's own machinery (routing, request object
 solving, exception wrappers). This door skips all of it: it takes the key header and the body
 from the ASGI messages and hands them to `answer_scoring`, the same call the FastAPI routes
 make (`inference.routes.scoring`), so both doors give the same answer for every case. It sits
-inside `ObservabilityMiddleware` (request id, HTTP metrics). With FAST_DOOR=false, POST requests
+inside `ObservabilityMiddleware` (request id, HTTP metrics) and outside the whole framework
+(`inference.app`), so a request it answers enters none of Starlette's or FastAPI's layers (error
+middleware, exception wrappers, routing). With FAST_DOOR=false, POST requests
 go on to the FastAPI routes instead; other methods on these paths get the service's 405 (and
 their record) from this door either way.
 """

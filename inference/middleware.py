@@ -82,7 +82,7 @@ class ObservabilityMiddleware:
         try:
             await self.app(scope, receive, send_observed)
         except Exception:
-            if not status:  # the server error middleware outside us answers 500
+            if not status:  # nothing was sent (the framework's error middleware sends its own 500): uvicorn's 500
                 status, latency = 500, _elapsed(context.started)
             raise
         finally:

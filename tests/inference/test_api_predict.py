@@ -241,6 +241,27 @@ def test_an_unexpected_failure_is_a_500_in_the_error_shape_and_recorded(
     assert record["request_id"] == body["request_id"]
 
 
+def test_a_failure_in_the_framework_is_a_500_with_its_request_id_and_counted(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Outside the scoring service (any other route): the framework's error middleware answers,
+    inside the request-id and metrics middleware, so the 500 keeps its id and is counted."""
+    app = create_app(make_settings())
+
+    async def broken_route() -> None:
+        raise RuntimeError("a bug in a route")
+
+    app.add_api_route("/broken", broken_route)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/broken")
+        metrics = client.get("/metrics").text
+    assert response.status_code == 500
+    assert response.json()["error"] == "internal_error"
+    assert "a bug" not in response.text
+    assert response.headers["x-request-id"] == response.json()["request_id"]
+    assert 'http_requests_total{endpoint="/broken",method="GET",status="500"} 1.0' in metrics
+
+
 def test_a_bad_applicant_does_not_sink_its_batch(
     app: FastAPI,
     auth: dict[str, str],
