@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import site
 import sys
 import tempfile
 import time
@@ -27,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from batch import daemon
 from batch.executor import PROBLEMS, ROW_ID_COLUMN, ROW_NUMBER, ScoreRows, Scoring
 from batch.parquet_slices import ScoreSlices, local_path, open_input, readable_here, text_columns
 from batch.parts import REJECTS, SCORED, abandon, commit, new_staging
@@ -114,17 +116,34 @@ def executors_write(config: JobConfig) -> bool:
 
 
 def session_for(config: JobConfig, master: str | None, app_name: str = "credit-scoring-batch") -> Any:
-    """The session `python -m batch score` runs `config` on: a JVM that only schedules when the executors do the I/O."""
-    return build_session(master, app_name, scheduler_only=executors_read(config) and executors_write(config))
+    """The session `python -m batch score` runs `config` on.
+
+    A JVM that only schedules when the executors do the I/O; on a local master, Python workers
+    forked from the preloading daemon (`batch.daemon`).
+    """
+    return build_session(
+        master,
+        app_name,
+        scheduler_only=executors_read(config) and executors_write(config),
+        preload_workers=True,
+    )
 
 
-def build_session(master: str | None, app_name: str = "credit-scoring-batch", scheduler_only: bool = False) -> Any:
+def build_session(
+    master: str | None,
+    app_name: str = "credit-scoring-batch",
+    scheduler_only: bool = False,
+    preload_workers: bool = False,
+) -> Any:
     """A SparkSession for the job (master None: spark-submit's); locally the workers run this interpreter.
 
     `scheduler_only`: no row passes through the JVM (pyarrow reads and writes on the executors),
     so on a local master the driver JVM, which is also the executor, only schedules tasks: it
     compiles with the quick JIT only (C1), whose code is ready at once, instead of also spending
     CPU on C2 for hot loops it never runs (benchmarks/RESULTS.md §11).
+    `preload_workers`: on a local master, the Python workers are forked from `batch.daemon`
+    (PySpark and the job's libraries imported once, before the fork) when they can import it
+    (`preloading_daemon_conf`); elsewhere, and otherwise, from PySpark's own daemon.
     """
     from pyspark.sql import SparkSession
 
@@ -138,6 +157,9 @@ def build_session(master: str | None, app_name: str = "credit-scoring-batch", sc
             builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
             if scheduler_only:
                 builder = builder.config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
+            if preload_workers:
+                for key, value in preloading_daemon_conf().items():
+                    builder = builder.config(key, value)
     builder = (
         builder.appName(app_name)
         .config("spark.ui.showConsoleProgress", "false")  # the job prints its own progress
@@ -149,6 +171,24 @@ def build_session(master: str | None, app_name: str = "credit-scoring-batch", sc
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def preloading_daemon_conf() -> dict[str, str]:
+    """The settings that fork a local master's Python workers from `batch.daemon`; empty where they could not import it.
+
+    Spark starts its Python daemon (`python -m MODULE`) before any task, so before `addPyFile`
+    ships the code: the daemon finds `batch.daemon` only on its own PYTHONPATH. Locally the
+    workers run this interpreter (PYSPARK_PYTHON, set by `build_session` unless already set to
+    another one) and get the folder `batch` is imported from on that path. On a cluster, where the
+    executors' PYTHONPATH need not hold the code, PySpark's own daemon runs.
+    """
+    if os.environ.get("PYSPARK_PYTHON") != sys.executable:
+        return {}
+    conf = {"spark.python.daemon.module": daemon.MODULE}
+    root = str(Path(__file__).resolve().parents[1])  # the folder `batch` is imported from
+    if root not in site.getsitepackages():  # a source tree (an installed package is importable already)
+        conf["spark.executorEnv.PYTHONPATH"] = root
+    return conf
 
 
 def load_model(config: JobConfig) -> Scorer:
