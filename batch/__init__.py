@@ -7,6 +7,8 @@ with `--files` or `SparkContext.addFile`); `--reasons` adds the API's reasons to
 (`batch.reasons`). Local Parquet is read by the executors in pyarrow slices
 (`batch.parquet_slices`), anything else by Spark's reader; a local output is written by the
 executors in parts the driver commits (`batch.parts`), anything else by Spark's writer; all of
-them end in `batch.executor.Scoring.score`. Executors need the batch requirements only (PySpark,
-pyarrow, onnxruntime, pydantic): no LightGBM, scikit-learn or MLflow. Never imports `inference`.
+them end in `batch.executor.Scoring.score`. On a local master the Python workers are forked from
+`batch.daemon`, which imports PySpark and the job's libraries once, before the fork. Executors
+need the batch requirements only (PySpark, pyarrow, onnxruntime, pydantic): no LightGBM,
+scikit-learn or MLflow. Never imports `inference`.
 """

@@ -18,7 +18,7 @@ import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,7 +29,9 @@ from batch.parts import REJECTS, REPORT_SCHEMA, SCORED, PartWriter
 from batch.reasons import REASONS, REASONS_TYPE, load_explainer, reasons_array
 from contract.explain import Explainer
 from contract.names import DECISION_WORDS
-from contract.scorer import Scorer
+
+if TYPE_CHECKING:
+    from contract.scorer import Scorer
 
 ROW_ID_COLUMN = "__row_id"
 """Spark's monotonically_increasing_id: the partition index in the upper 31 bits, the position below."""
@@ -63,6 +65,10 @@ def runtime_for(path: str, reasons: bool = False) -> ModelRuntime:
     runtime = _RUNTIMES.get(path)
     loaded = runtime is None or (reasons and runtime.explainer is None)
     if runtime is None:
+        # Imported here, not above: onnxruntime starts a thread when imported, and this module is
+        # imported before the fork by the job's daemon (`batch.daemon`), which must have none.
+        from contract.scorer import Scorer
+
         scorer = Scorer(path)  # the API's defaults: one intra-op and one inter-op thread
         scorer.load()
         runtime = _RUNTIMES[path] = ModelRuntime(scorer, BatchChecker(scorer.metadata.feature_spec))

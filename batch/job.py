@@ -14,11 +14,11 @@ writer. With both on the executors, no applicant's row passes through the JVM.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
+import site
 import sys
 import tempfile
 import time
@@ -27,12 +27,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from batch import daemon
 from batch.executor import PROBLEMS, ROW_ID_COLUMN, ROW_NUMBER, ScoreRows, Scoring
 from batch.parquet_slices import ScoreSlices, local_path, open_input, readable_here, text_columns
 from batch.parts import REJECTS, SCORED, abandon, commit, new_staging
 from batch.progress import StageProgress
 from batch.reasons import DEFAULT_REASONS, MAX_REASONS, ReasonsUnavailable, load_explainer
-from batch.shipping import package_code
+from batch.shipping import ZIP_NAME, code_version, package_code
 from contract.scorer import ModelLoadError, Scorer
 from contract.spec import FeatureSpec
 
@@ -114,17 +115,34 @@ def executors_write(config: JobConfig) -> bool:
 
 
 def session_for(config: JobConfig, master: str | None, app_name: str = "credit-scoring-batch") -> Any:
-    """The session `python -m batch score` runs `config` on: a JVM that only schedules when the executors do the I/O."""
-    return build_session(master, app_name, scheduler_only=executors_read(config) and executors_write(config))
+    """The session `python -m batch score` runs `config` on.
+
+    A JVM that only schedules when the executors do the I/O; on a local master, Python workers
+    forked from the preloading daemon (`batch.daemon`).
+    """
+    return build_session(
+        master,
+        app_name,
+        scheduler_only=executors_read(config) and executors_write(config),
+        preload_workers=True,
+    )
 
 
-def build_session(master: str | None, app_name: str = "credit-scoring-batch", scheduler_only: bool = False) -> Any:
+def build_session(
+    master: str | None,
+    app_name: str = "credit-scoring-batch",
+    scheduler_only: bool = False,
+    preload_workers: bool = False,
+) -> Any:
     """A SparkSession for the job (master None: spark-submit's); locally the workers run this interpreter.
 
     `scheduler_only`: no row passes through the JVM (pyarrow reads and writes on the executors),
     so on a local master the driver JVM, which is also the executor, only schedules tasks: it
     compiles with the quick JIT only (C1), whose code is ready at once, instead of also spending
     CPU on C2 for hot loops it never runs (benchmarks/RESULTS.md §11).
+    `preload_workers`: on a local master, the Python workers are forked from `batch.daemon`
+    (PySpark and the job's libraries imported once, before the fork) when they can import it
+    (`preloading_daemon_conf`); elsewhere, and otherwise, from PySpark's own daemon.
     """
     from pyspark.sql import SparkSession
 
@@ -138,6 +156,9 @@ def build_session(master: str | None, app_name: str = "credit-scoring-batch", sc
             builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
             if scheduler_only:
                 builder = builder.config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
+            if preload_workers:
+                for key, value in preloading_daemon_conf().items():
+                    builder = builder.config(key, value)
     builder = (
         builder.appName(app_name)
         .config("spark.ui.showConsoleProgress", "false")  # the job prints its own progress
@@ -149,6 +170,24 @@ def build_session(master: str | None, app_name: str = "credit-scoring-batch", sc
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def preloading_daemon_conf() -> dict[str, str]:
+    """The settings that fork a local master's Python workers from `batch.daemon`; empty where they could not import it.
+
+    Spark starts its Python daemon (`python -m MODULE`) before any task, so before `addPyFile`
+    ships the code: the daemon finds `batch.daemon` only on its own PYTHONPATH. Locally the
+    workers run this interpreter (PYSPARK_PYTHON, set by `build_session` unless already set to
+    another one) and get the folder `batch` is imported from on that path. On a cluster, where the
+    executors' PYTHONPATH need not hold the code, PySpark's own daemon runs.
+    """
+    if os.environ.get("PYSPARK_PYTHON") != sys.executable:
+        return {}
+    conf = {"spark.python.daemon.module": daemon.MODULE}
+    root = str(Path(__file__).resolve().parents[1])  # the folder `batch` is imported from
+    if root not in site.getsitepackages():  # a source tree (an installed package is importable already)
+        conf["spark.executorEnv.PYTHONPATH"] = root
+    return conf
 
 
 def load_model(config: JobConfig) -> Scorer:
@@ -182,10 +221,13 @@ def score_portfolio(
     spec = metadata.feature_spec
     log(f"model {metadata.model_name} v{metadata.model_version}, threshold {metadata.threshold:.4f}")
 
-    shipped = spark.conf.get("spark.files", "")  # spark-submit --files
+    # The SparkContext's settings (a copy): spark-submit's keys are there as in `spark.conf`, whose
+    # first use costs 0.1 s of JVM class loading (the SQL runtime's settings).
+    settings = spark.sparkContext.getConf()
+    shipped = settings.get("spark.files", "")  # spark-submit --files
     if not any(entry.rstrip("/").endswith("/" + config.model.name) for entry in shipped.split(",") if entry):
         spark.sparkContext.addFile(str(config.model.resolve()))  # reaches every executor as SparkFiles
-    if not spark.conf.get("spark.submit.pyFiles", ""):  # spark-submit --py-files ships it already
+    if not settings.get("spark.submit.pyFiles", ""):  # spark-submit --py-files ships it already
         spark.sparkContext.addPyFile(str(_shipped_code()))
 
     staging = new_staging(local_path(config.output)) if executors_write(config) else None
@@ -255,12 +297,14 @@ def _write_with_spark(spark: Any, plan: _Plan, config: JobConfig, log: Callable[
 
 
 def _shipped_code() -> Path:
-    """The code zip, at one path per version of the code (kept: Spark serves it to executors that join later)."""
-    with tempfile.TemporaryDirectory(prefix="batch-code-") as scratch:
-        built = package_code(Path(scratch))
-        digest = hashlib.sha256(built.read_bytes()).hexdigest()[:16]
-        target = Path(tempfile.gettempdir()) / "credit-scoring-batch-code" / digest / built.name
-        if not target.exists():
+    """The code zip, at one path per version of the code (kept: Spark serves it to executors that join later).
+
+    Built only when that version has no zip yet: compiling every module takes the driver 50 ms.
+    """
+    target = Path(tempfile.gettempdir()) / "credit-scoring-batch-code" / code_version() / ZIP_NAME
+    if not target.exists():
+        with tempfile.TemporaryDirectory(prefix="batch-code-") as scratch:
+            built = package_code(Path(scratch))
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f".{os.getpid()}.tmp")
             shutil.move(built, partial)

@@ -4,10 +4,12 @@
     python -m benchmarks.portfolio --rows 5000 --out /tmp/portfolio.json   # a smoke run
     python -m benchmarks.portfolio --repeat 3          # three interleaved rounds, the median reported
 
-- `job`: `python -m batch score` (batch.job.score_portfolio): API validation, ONNX, one
-  onnxruntime session per Python worker, Arrow batches; writes scored/ and rejects/.
+- `job`: `python -m batch score` (batch.job.score_portfolio on the session `session_for` builds:
+  workers forked from the preloading `batch.daemon`): API validation, ONNX, one onnxruntime
+  session per Python worker, Arrow batches; writes scored/ and rejects/.
 - `spark_udf`: `mlflow.pyfunc.spark_udf` on the registered champion (the scikit-learn pipeline
-  and LightGBM in every worker), same Spark master, same input; writes id + probability.
+  and LightGBM in every worker), same Spark master, same input, PySpark's own daemon (as anyone
+  calling spark_udf runs it); writes id + probability.
 - `loop`: one Python process, no Spark: the job's executor code (pyarrow slices, batch.columns,
   Scorer, its own Parquet parts and their commit) over the same file; writes the same outputs.
 

@@ -22,7 +22,8 @@ PORTFOLIO_ROWS = 2_500
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
     try:
-        session = build_session("local[2]", app_name="credit-scoring-batch-tests")
+        # As `python -m batch score` builds it: workers forked from the preloading daemon.
+        session = build_session("local[2]", app_name="credit-scoring-batch-tests", preload_workers=True)
     except Exception as exc:  # no Java, no pyspark, no port: say so, never skip
         pytest.fail(f"a local SparkSession could not start (needs Java 17 and requirements-batch.txt): {exc}")
     yield session
