@@ -222,12 +222,11 @@ class Explainer:
         if 1 not in predictions:  # most answers: nothing refused, no array work at all
             return [None] * len(predictions)
         refused = np.flatnonzero(np.asarray(predictions) == 1)
-        if refused.size and refused.size == len(predictions):  # all refused (a single refusal): no row copy
+        if refused.size == len(predictions):  # all refused (a single refusal): no row copy
             return list(self.explain_reasons(rows, k))
         reasons: list[list[dict[str, Any]] | None] = [None] * len(predictions)
-        if refused.size:
-            for i, given in zip(refused.tolist(), self.explain_reasons(rows[refused], k), strict=True):
-                reasons[i] = given
+        for i, given in zip(refused.tolist(), self.explain_reasons(rows[refused], k), strict=True):
+            reasons[i] = given
         return reasons
 
     def _reasons(self, features: np.ndarray, contributions: np.ndarray, k: int) -> list[list[dict[str, Any]]]:

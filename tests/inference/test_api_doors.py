@@ -80,9 +80,9 @@ def test_the_record_is_written_before_the_answer_and_the_score_metrics_after_it(
     seen: list[tuple[int, float]] = []
 
     def refusals_and_acceptances() -> float:
-        registry = app.state.metrics.registry
+        registry, version = app.state.metrics.registry, app.state.loaded.service.model_version
         return sum(
-            registry.get_sample_value("predictions_total", {"model_version": "1", "decision": d}) or 0.0
+            registry.get_sample_value("predictions_total", {"model_version": version, "decision": d}) or 0.0
             for d in ("accepted", "refused")
         )
 
