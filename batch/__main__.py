@@ -78,7 +78,16 @@ def _reasons_count(text: str) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from batch.job import InputError, JobConfig, check_local_paths, load_model, say, score_portfolio, session_for
+    from batch.job import (
+        InputError,
+        JobConfig,
+        check_local_paths,
+        load_model,
+        say,
+        score_portfolio,
+        session_for,
+        stop_session,
+    )
 
     config = JobConfig(
         input=args.input,
@@ -106,7 +115,7 @@ def _score(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     finally:
-        spark.stop()
+        stop_session(spark)  # the first run on a machine also saves the JVM's class archive
     counts = result.counts
     say(f"read {counts.read:,}, scored {counts.scored:,}, rejected {counts.rejected:,} in {result.seconds:.1f} s")
     print(json.dumps({"read": counts.read, "scored": counts.scored, "rejected": counts.rejected}))

@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from batch import daemon
+from batch import class_archive, daemon
+from batch.class_archive import ClassArchive
 from batch.executor import PROBLEMS, ROW_ID_COLUMN, ROW_NUMBER, ScoreRows, Scoring
 from batch.parquet_slices import ScoreSlices, local_path, open_input, readable_here, text_columns
 from batch.parts import REJECTS, SCORED, abandon, commit, new_staging
@@ -139,7 +140,9 @@ def build_session(
     `scheduler_only`: no row passes through the JVM (pyarrow reads and writes on the executors),
     so on a local master the driver JVM, which is also the executor, only schedules tasks: it
     compiles with the quick JIT only (C1), whose code is ready at once, instead of also spending
-    CPU on C2 for hot loops it never runs (benchmarks/RESULTS.md §11).
+    CPU on C2 for hot loops it never runs (benchmarks/RESULTS.md §11), and it maps the class
+    archive of `batch.class_archive` (or records it, on a machine's first run; `stop_session`
+    then waits while the JVM saves it).
     `preload_workers`: on a local master, the Python workers are forked from `batch.daemon`
     (PySpark and the job's libraries imported once, before the fork) when they can import it
     (`preloading_daemon_conf`); elsewhere, and otherwise, from PySpark's own daemon.
@@ -147,6 +150,7 @@ def build_session(
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
+    archive = None
     if master is not None:
         builder = builder.master(master)
         if master.startswith("local"):
@@ -155,7 +159,9 @@ def build_session(
             # A laptop job talks to itself only: bind the driver to loopback.
             builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
             if scheduler_only:
-                builder = builder.config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
+                archive = _class_archive(SCHEDULER_JAVA_OPTIONS)
+                options = SCHEDULER_JAVA_OPTIONS + (f" {archive.java_options()}" if archive else "")
+                builder = builder.config("spark.driver.extraJavaOptions", options)
             if preload_workers:
                 for key, value in preloading_daemon_conf().items():
                     builder = builder.config(key, value)
@@ -169,7 +175,32 @@ def build_session(
     )
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    global _archive
+    _archive = archive if archive is not None and archive.applies_to(session) else None
     return session
+
+
+SCHEDULER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+_archive: ClassArchive | None = None
+"""The class archive of the JVM `build_session` started last, if that JVM maps or records one."""
+
+
+def _class_archive(java_options: str) -> ClassArchive | None:
+    """The class archive for a JVM this process is about to launch (None under spark-submit or with a JVM running)."""
+    from pyspark import SparkContext
+
+    if SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:
+        return None  # the JVM exists already: its options are set
+    return class_archive.prepare(java_options)
+
+
+def stop_session(spark: Any, log: Callable[[str], None] = say) -> None:
+    """`spark.stop()`, then, on the first run on this machine, let the JVM save its class archive."""
+    global _archive
+    spark.stop()
+    archive, _archive = _archive, None
+    if archive is not None:
+        archive.finish(log)
 
 
 def preloading_daemon_conf() -> dict[str, str]:

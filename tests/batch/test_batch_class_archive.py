@@ -1,0 +1,125 @@
+"""The JVM class archive (`batch.class_archive`): a machine's first job records it, later jobs map
+it, a partly written one is never kept, and the switch and folder settings are honoured."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batch import class_archive
+from batch.class_archive import FOLDER, SUFFIX, SWITCH, ClassArchive
+from tests.batch.conftest import Portfolio
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# One job as `python -m batch score` runs it, reporting whether its JVM maps the archive file.
+_JOB = """
+import json, sys
+from pathlib import Path
+from pyspark import SparkContext
+from batch.job import JobConfig, score_portfolio, session_for, stop_session
+config = JobConfig(input=sys.argv[1], output=sys.argv[2], model=Path(sys.argv[3]))
+spark = session_for(config, "local[2]")
+with open(f"/proc/{SparkContext._gateway.proc.pid}/maps") as maps:
+    mapped = sorted({line.split()[-1] for line in maps if line.rstrip().endswith(".jsa")})
+result = score_portfolio(spark, config, log=lambda line: None)
+stop_session(spark, log=lambda line: print(line, file=sys.stderr))
+print(json.dumps({"scored": result.counts.scored, "mapped": mapped}))
+"""
+
+
+def _job(portfolio: Path, model_path: Path, output: Path, archives: Path) -> tuple[dict[str, Any], str]:
+    env = {**os.environ, FOLDER: str(archives), "PYTHONPATH": str(ROOT)}
+    env.pop(SWITCH, None)
+    done = subprocess.run(
+        [sys.executable, "-c", _JOB, str(portfolio), str(output), str(model_path)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+
+
+def test_the_first_job_records_the_archive_and_the_next_one_maps_it(
+    portfolio: Portfolio, model_path: Path, tmp_path: Path
+) -> None:
+    archives = tmp_path / "jvm"
+    parquet = portfolio.parquet
+
+    first, said = _job(parquet, model_path, tmp_path / "first", archives)
+    saved = sorted(archives.iterdir())
+    assert [p.suffix for p in saved] == [SUFFIX], saved  # the archive alone: no partial file, no log left
+    assert saved[0].stat().st_size > 10_000_000
+    assert "saving the JVM's classes" in said and f"saved {saved[0]}" in said
+    assert not [file for file in first["mapped"] if file.startswith(str(archives))]  # the JDK's own archive only
+
+    second, said = _job(parquet, model_path, tmp_path / "second", archives)
+    assert str(saved[0]) in second["mapped"]  # the JVM maps it (beside the JDK's own) ...
+    assert "saving" not in said  # ... and does not record it again
+    assert second["scored"] == first["scored"]
+    assert sorted(archives.iterdir()) == saved
+
+
+def _log(tmp_path: Path, regions: list[tuple[int, int]]) -> Path:
+    log = tmp_path / "dump.log"
+    log.write_text(
+        "[14.890s][info][cds] Dumping shared data to file:\n"
+        + "".join(
+            f"[14.9s][info][cds] Shared file region (rw ) {i}: {size} bytes, addr 0x0000000800bcb000 "
+            f"file offset {offset:#010x} crc 0x204e5f3c\n"
+            for i, (size, offset) in enumerate(regions)
+        )
+    )
+    return log
+
+
+def test_an_archive_is_whole_only_when_it_holds_every_region_the_log_names(tmp_path: Path) -> None:
+    archive = tmp_path / "a.partial"
+    log = _log(tmp_path, [(8192, 0x1000), (4096, 0x3000)])  # the last region ends at 0x4000
+    archive.write_bytes(b"\0" * 0x4000)
+    assert class_archive._whole(archive, log)
+    archive.write_bytes(b"\0" * (0x4000 - 1))  # cut short by a byte: a later JVM would crash on it
+    assert not class_archive._whole(archive, log)
+    assert not class_archive._whole(archive, _log(tmp_path, []))  # a log that names no region: not kept
+    assert not class_archive._whole(tmp_path / "absent.partial", log)
+
+
+def test_the_switch_and_the_folder_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(FOLDER, raising=False)
+    monkeypatch.delenv(SWITCH, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert class_archive.folder() == tmp_path / "cache" / "credit-scoring" / "jvm"
+    monkeypatch.setenv(FOLDER, str(tmp_path / "mine"))
+    assert class_archive.folder() == tmp_path / "mine"
+    prepared = class_archive.prepare("-XX:TieredStopAtLevel=1")
+    assert prepared is not None and prepared.recording and prepared.path.parent == tmp_path / "mine"
+    assert "-XX:ArchiveClassesAtExit=" in prepared.java_options()
+    prepared.path.write_bytes(b"saved")
+    mapped = class_archive.prepare("-XX:TieredStopAtLevel=1")
+    assert mapped == ClassArchive(prepared.path, recording=False)
+    assert mapped.java_options().startswith(f"-XX:SharedArchiveFile={prepared.path} ")
+    assert class_archive.prepare("-XX:TieredStopAtLevel=4") != mapped  # other JVM options, another archive
+    for off in ("off", "0", "false"):
+        monkeypatch.setenv(SWITCH, off)
+        assert class_archive.folder() is None and class_archive.prepare("") is None
+
+
+def test_leftovers_of_a_run_that_is_gone_are_removed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(FOLDER, str(tmp_path))
+    monkeypatch.delenv(SWITCH, raising=False)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(gone.stdout)
+    (tmp_path / f"k.{dead}.partial").write_bytes(b"half")
+    (tmp_path / f"k.{dead}.log").write_text("")
+    (tmp_path / f"k.{os.getpid()}.partial").write_bytes(b"this run")  # a run still going: kept
+    class_archive.prepare("")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"k.{os.getpid()}.partial"]
