@@ -23,15 +23,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from contract.encoding import RowEncoder
-from contract.requests import FieldProblem, RequestInvalid, RequestModels, build_request_models
+from contract.problems import FieldProblem, RequestInvalid
 from contract.spec import Feature, FeatureSpec
+
+if TYPE_CHECKING:
+    from contract.requests import RequestModels
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,8 @@ class BatchChecker:
 
     def _requests(self) -> RequestModels:
         if self._request_models is None:
+            from contract.requests import build_request_models  # pydantic: only once a row needs it
+
             # The batch size limit is the API's transport limit; one row is validated at a time here.
             self._request_models = build_request_models(self._spec, max_batch_size=1)
         return self._request_models

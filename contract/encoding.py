@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from contract.requests import FieldProblem, RequestInvalid
+from contract.problems import FieldProblem, RequestInvalid
 from contract.spec import FeatureSpec
 
 

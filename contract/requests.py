@@ -10,39 +10,17 @@ API's 422 and the batch job's rejects both carry.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import PydanticCustomError, from_json, to_json
 
+# Re-exported: the API and the tests name the problems from here, with the models that find them.
+from contract.problems import FieldProblem as FieldProblem
+from contract.problems import RequestInvalid as RequestInvalid
 from contract.spec import Feature, FeatureSpec
-
-
-class FieldProblem(NamedTuple):
-    field: str
-    """Where: a field name, `applicants.3.AMT_INCOME_TOTAL` in a batch, or `body`."""
-    problem: str
-    """What is wrong with it (never the value itself: problems end up in logs)."""
-
-
-class RequestInvalid(ValueError):
-    """A request body the models refuse; `problems` names every field at fault."""
-
-    def __init__(self, problems: list[FieldProblem]) -> None:
-        self.problems = problems
-        super().__init__(f"Invalid request: {', '.join(dict.fromkeys(p.field for p in problems))}")
-
-    @classmethod
-    def from_errors(cls, errors: Iterable[Mapping[str, Any]]) -> RequestInvalid:
-        """From pydantic's error dicts: the location joined with dots, the input left out."""
-        return cls([FieldProblem(".".join(str(part) for part in e["loc"]) or "body", e["msg"]) for e in errors])
-
-    @classmethod
-    def from_validation_error(cls, exc: ValidationError) -> RequestInvalid:
-        return cls.from_errors(exc.errors(include_url=False, include_input=False, include_context=False))
-
 
 APPLICANT_MODEL = "Applicant"
 APPLICATION_ID = "application_id"
