@@ -210,10 +210,13 @@ class Explainer:
         """Per row, the k factors that pushed hardest towards refusal (contribution > 0), largest first."""
         return self._reasons(self.model_features(rows), contributions, k)
 
-    def explain_reasons(self, rows: np.ndarray, k: int = DEFAULT_REASONS) -> list[list[dict[str, Any]]]:
-        """`reasons` of freshly explained rows (what a refusal answer needs), the features computed once."""
+    def explain_reasons(
+        self, rows: np.ndarray, k: int = DEFAULT_REASONS
+    ) -> tuple[np.ndarray, list[list[dict[str, Any]]]]:
+        """(contributions, `reasons`) of freshly explained rows, the engineered features computed once."""
         features = self.model_features(rows)
-        return self._reasons(features, self._contributions(features), k)
+        contributions = self._contributions(features)
+        return contributions, self._reasons(features, contributions, k)
 
     def refusal_reasons(
         self, rows: np.ndarray, predictions: Sequence[int] | np.ndarray, k: int = DEFAULT_REASONS
@@ -223,9 +226,9 @@ class Explainer:
             return [None] * len(predictions)
         refused = np.flatnonzero(np.asarray(predictions) == 1)
         if refused.size == len(predictions):  # all refused (a single refusal): no row copy
-            return list(self.explain_reasons(rows, k))
+            return list(self.explain_reasons(rows, k)[1])
         reasons: list[list[dict[str, Any]] | None] = [None] * len(predictions)
-        for i, given in zip(refused.tolist(), self.explain_reasons(rows[refused], k), strict=True):
+        for i, given in zip(refused.tolist(), self.explain_reasons(rows[refused], k)[1], strict=True):
             reasons[i] = given
         return reasons
 

@@ -205,8 +205,7 @@ class ScoringService:
             return [None] * len(predictions), None
         k = self.reasons_per_refusal
         if explain:
-            base, contributions = explainer.explain(rows)
-            every = explainer.reasons(rows, contributions, k)
+            contributions, every = explainer.explain_reasons(rows, k)
             return list(every), [explainer.attribution(row) for row in contributions]
         return explainer.refusal_reasons(rows, predictions, k), None
 

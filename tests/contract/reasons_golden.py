@@ -37,7 +37,7 @@ def outputs(scorer: Scorer, explainer: Explainer, applicants: list[dict[str, Any
     _, contributions = explainer.explain(rows)
     return {
         "predictions": [int(p >= scorer.threshold) for p in scorer.predict_proba(rows).tolist()],
-        **{f"explain_reasons_k{k}": explainer.explain_reasons(rows, k) for k in K_VALUES},
+        **{f"explain_reasons_k{k}": explainer.explain_reasons(rows, k)[1] for k in K_VALUES},
         "reasons_k4": explainer.reasons(rows, contributions, 4),
         "attributions": [explainer.attribution(row) for row in contributions],
     }
