@@ -47,7 +47,12 @@ def folder() -> Path | None:
         return None
     if configured := os.environ.get(FOLDER):
         return Path(configured)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    cache = os.environ.get("XDG_CACHE_HOME")
+    if not cache:
+        try:
+            cache = str(Path.home() / ".cache")
+        except RuntimeError:  # no home folder to be found: no archive
+            return None
     return Path(cache) / "credit-scoring" / "jvm"
 
 
@@ -150,8 +155,10 @@ def prepare(java_options: str) -> ClassArchive | None:
         where.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    _remove_orphans(where)
     path = where / f"{key}{SUFFIX}"
+    if not path.is_file() and not os.access(where, os.W_OK):
+        return None  # a JVM could not write it there: do not pay for recording it at every run
+    _remove_orphans(where)
     return ClassArchive(path, recording=not path.is_file())
 
 

@@ -108,6 +108,13 @@ def test_the_switch_and_the_folder_settings(monkeypatch: pytest.MonkeyPatch, tmp
     assert mapped == ClassArchive(prepared.path, recording=False)
     assert mapped.java_options().startswith(f"-XX:SharedArchiveFile={prepared.path} ")
     assert class_archive.prepare("-XX:TieredStopAtLevel=4") != mapped  # other JVM options, another archive
+    # A folder this user cannot write to (simulated: the tests may run as root, who writes anywhere):
+    # no archive to record, so no run pays for a JVM dump that cannot be saved; a saved one is still mapped.
+    with monkeypatch.context() as denied:
+        real_access, folder = os.access, tmp_path / "mine"
+        denied.setattr(class_archive.os, "access", lambda path, mode: Path(path) != folder and real_access(path, mode))
+        assert class_archive.prepare("-XX:TieredStopAtLevel=9") is None
+        assert class_archive.prepare("-XX:TieredStopAtLevel=1") == mapped
     for off in ("off", "0", "false"):
         monkeypatch.setenv(SWITCH, off)
         assert class_archive.folder() is None and class_archive.prepare("") is None
