@@ -5,8 +5,9 @@
     python -m benchmarks.portfolio --repeat 3          # three interleaved rounds, the median reported
 
 - `job`: `python -m batch score` (batch.job.score_portfolio on the session `session_for` builds:
-  workers forked from the preloading `batch.daemon`): API validation, ONNX, one onnxruntime
-  session per Python worker, Arrow batches; writes scored/ and rejects/.
+  workers forked from the preloading `batch.daemon`, a JVM that maps `batch.class_archive`, whose
+  first run records it after the timing): API validation, ONNX, one onnxruntime session per Python
+  worker, Arrow batches; writes scored/ and rejects/.
 - `spark_udf`: `mlflow.pyfunc.spark_udf` on the registered champion (the scikit-learn pipeline
   and LightGBM in every worker), same Spark master, same input, PySpark's own daemon (as anyone
   calling spark_udf runs it); writes id + probability.
