@@ -175,8 +175,9 @@ def build_session(
     )
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
-    global _archive
-    _archive = archive if archive is not None and archive.applies_to(session) else None
+    if archive is not None:  # a JVM this call launched (a running one keeps what it had)
+        global _archive
+        _archive = archive if archive.applies_to(session) else None
     return session
 
 
