@@ -6,14 +6,16 @@ maps it instead of loading them again: Spark's start-up 4.1 -> 2.2 s, and the jo
 start 0.15 s sooner (benchmarks/RESULTS.md §11).
 
 The first run on a machine records it: its JVM writes the archive (about 120 MB) when it exits,
-which takes 3-4 s, and `ClassArchive.finish` waits for that exit. The file is kept only if the
+which takes 3-6 s, and `ClassArchive.finish` waits for that exit. The file is kept only if the
 JVM exited cleanly and holds every region the JVM's log says it wrote: a truncated archive is not
-ignored by a later JVM, it crashes it (SIGBUS). Every later run maps it; a JVM that cannot use it
-(another JDK, Spark release or class path) runs silently as without.
+ignored by a later JVM, it crashes it (SIGBUS). A recording that fails leaves a `.failed` marker
+and is not tried again (each try costs the dump). Every later run maps the archive; a JVM that
+cannot use it (another JDK, Spark release or class path) runs silently as without.
 
 Where: `$BATCH_CLASS_ARCHIVE_DIR`, else `$XDG_CACHE_HOME/credit-scoring/jvm` (`~/.cache/...`), one
-file per JDK, Spark release and JVM options; `BATCH_CLASS_ARCHIVE=off` turns it off. Deleting the
-folder is always safe.
+file per JDK, Spark release and JVM options; `BATCH_CLASS_ARCHIVE=off` turns it off, and so does a
+folder whose path a JVM option cannot carry (a space, `:` or `%`). Deleting the folder is always
+safe (and retries a failed recording).
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 SWITCH = "BATCH_CLASS_ARCHIVE"
 FOLDER = "BATCH_CLASS_ARCHIVE_DIR"
 SUFFIX = ".jsa"
+FAILED = ".failed"
 EXIT_WAIT_S = 120.0
 """How long `finish` waits for the recording JVM to write the archive and exit."""
 
@@ -39,6 +42,10 @@ EXIT_WAIT_S = 120.0
 # `Shared file region (rw )  0: 46057872 bytes, addr ... file offset 0x00001000 crc ...`
 _REGION = re.compile(r"Shared file region .*?:\s+(\d+) bytes, .*?file offset (0x[0-9a-fA-F]+)")
 _QUIET = "-Xlog:cds*=off"  # the JVM's CDS warnings (classes it cannot archive, an unusable archive) off stdout
+# What this module leaves in the folder while a run records: `<key>.<pid>.partial` and `.log`.
+_LEFTOVER = re.compile(r"^[0-9a-f]{16}\.(\d+)\.(partial|log)$")
+# Spark's launcher splits extraJavaOptions on whitespace, and -Xlog reads `:` as a separator.
+_UNSAFE_IN_OPTIONS = re.compile(r"[\s:%\"']")
 
 
 def folder() -> Path | None:
@@ -66,11 +73,12 @@ def _java() -> Path | None:
 def archive_key(java_options: str) -> str | None:
     """A name for this JDK, Spark release and JVM options (None: no java found, no archive)."""
     import pyspark
+    from pyspark.find_spark_home import _find_spark_home  # the Spark the launcher runs (SPARK_HOME first)
 
     java = _java()
     if java is None:
         return None
-    jars = Path(pyspark.__file__).parent / "jars"
+    jars = Path(_find_spark_home()) / "jars"
     listing = sorted(f"{p.name}:{p.stat().st_size}" for p in jars.glob("*.jar")) if jars.is_dir() else []
     stat = java.stat()
     digest = hashlib.sha256(f"{java}\0{stat.st_size}\0{int(stat.st_mtime)}\0{pyspark.__version__}\0".encode())
@@ -84,14 +92,20 @@ class ClassArchive:
 
     path: Path
     recording: bool
+    pid: int = field(default_factory=os.getpid)
+    """The run's process, which names its partial files."""
 
     @property
     def partial(self) -> Path:
-        return self.path.with_name(f"{self.path.stem}.{os.getpid()}.partial")
+        return self.path.with_name(f"{self.path.stem}.{self.pid}.partial")
 
     @property
     def log(self) -> Path:
-        return self.path.with_name(f"{self.path.stem}.{os.getpid()}.log")
+        return self.path.with_name(f"{self.path.stem}.{self.pid}.log")
+
+    @property
+    def failed(self) -> Path:
+        return self.path.with_suffix(FAILED)
 
     def java_options(self) -> str:
         if self.recording:
@@ -123,14 +137,26 @@ class ClassArchive:
             code = process.wait(timeout=EXIT_WAIT_S)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
             code = None
+        try:
+            self._keep_if_whole(code, log)
+        except OSError as exc:  # the job is done: a cache that cannot be written must not fail it
+            log(f"the JVM's class archive was not saved: {exc}")
+        for leftover in (self.partial, self.log):
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
+
+    def _keep_if_whole(self, code: int | None, log: Callable[[str], None]) -> None:
         if code == 0 and _whole(self.partial, self.log):
             os.replace(self.partial, self.path)
             log(f"saved {self.path} ({self.path.stat().st_size / 1e6:.0f} MB); later runs start faster")
-        else:
-            log(f"the JVM's class archive was not saved (JVM exit code {code}); the next run tries again")
-        for leftover in (self.partial, self.log):
-            leftover.unlink(missing_ok=True)
+            return
+        self.failed.write_text(f"JVM exit code {code}\n")
+        log(
+            f"the JVM's class archive was not saved (JVM exit code {code}); not tried again "
+            f"until {self.failed} is deleted"
+        )
 
 
 def _whole(archive: Path, log: Path) -> bool:
@@ -146,7 +172,7 @@ def _whole(archive: Path, log: Path) -> bool:
 def prepare(java_options: str) -> ClassArchive | None:
     """The archive for a local JVM started with `java_options`: to map if saved, else to record; None when off."""
     where = folder()
-    if where is None:
+    if where is None or _UNSAFE_IN_OPTIONS.search(str(where.absolute())):
         return None
     key = archive_key(java_options)
     if key is None:
@@ -156,17 +182,17 @@ def prepare(java_options: str) -> ClassArchive | None:
     except OSError:
         return None
     path = where / f"{key}{SUFFIX}"
-    if not path.is_file() and not os.access(where, os.W_OK):
-        return None  # a JVM could not write it there: do not pay for recording it at every run
+    if not path.is_file() and (path.with_suffix(FAILED).exists() or not os.access(where, os.W_OK)):
+        return None  # recording failed before, or could not be saved there: do not pay for it at every run
     _remove_orphans(where)
-    return ClassArchive(path, recording=not path.is_file())
+    return ClassArchive(path.absolute(), recording=not path.is_file())
 
 
 def _remove_orphans(where: Path) -> None:
     """Partial archives and logs of runs that are gone (killed before they could finish)."""
-    for leftover in [*where.glob("*.partial"), *where.glob("*.log")]:
-        pid = leftover.stem.rpartition(".")[2]
-        if pid.isdigit() and not _running(int(pid)):
+    for leftover in where.iterdir():
+        named = _LEFTOVER.match(leftover.name)
+        if named and not _running(int(named.group(1))):
             with contextlib.suppress(OSError):
                 leftover.unlink()
 

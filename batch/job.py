@@ -198,8 +198,8 @@ def _class_archive(java_options: str) -> ClassArchive | None:
 def stop_session(spark: Any, log: Callable[[str], None] = say) -> None:
     """`spark.stop()`, then, on the first run on this machine, let the JVM save its class archive."""
     global _archive
-    spark.stop()
     archive, _archive = _archive, None
+    spark.stop()
     if archive is not None:
         archive.finish(log)
 

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,27 +17,37 @@ from tests.batch.conftest import Portfolio
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# One job as `python -m batch score` runs it, reporting whether its JVM maps the archive file.
-_JOB = """
+# Two jobs in one process as `python -m batch score` runs each: the first on a new JVM that records
+# the archive, the second on another new JVM (the first one shut down to save it). Each reports whether
+# its JVM maps the archive file.
+_JOBS = """
 import json, sys
 from pathlib import Path
 from pyspark import SparkContext
 from batch.job import JobConfig, score_portfolio, session_for, stop_session
-config = JobConfig(input=sys.argv[1], output=sys.argv[2], model=Path(sys.argv[3]))
-spark = session_for(config, "local[2]")
-with open(f"/proc/{SparkContext._gateway.proc.pid}/maps") as maps:
-    mapped = sorted({line.split()[-1] for line in maps if line.rstrip().endswith(".jsa")})
-result = score_portfolio(spark, config, log=lambda line: None)
-stop_session(spark, log=lambda line: print(line, file=sys.stderr))
-print(json.dumps({"scored": result.counts.scored, "mapped": mapped}))
+found = []
+for run in ("first", "second"):
+    config = JobConfig(input=sys.argv[1], output=sys.argv[2] + "/" + run, model=Path(sys.argv[3]))
+    spark = session_for(config, "local[2]")
+    with open(f"/proc/{SparkContext._gateway.proc.pid}/maps") as maps:
+        mapped = sorted({line.split()[-1] for line in maps if line.rstrip().endswith(".jsa")})
+    result = score_portfolio(spark, config, log=lambda line: None)
+    print(f"-- {run} job done", file=sys.stderr, flush=True)
+    stop_session(spark, log=lambda line: print(line, file=sys.stderr, flush=True))
+    found.append({"scored": result.counts.scored, "mapped": mapped})
+print(json.dumps(found))
 """
+SAVING = "saving the JVM's classes for faster start-ups"
 
 
-def _job(portfolio: Path, model_path: Path, output: Path, archives: Path) -> tuple[dict[str, Any], str]:
+def test_the_first_job_records_the_archive_and_the_next_one_maps_it(
+    portfolio: Portfolio, model_path: Path, tmp_path: Path
+) -> None:
+    archives = tmp_path / "jvm"
     env = {**os.environ, FOLDER: str(archives), "PYTHONPATH": str(ROOT)}
     env.pop(SWITCH, None)
     done = subprocess.run(
-        [sys.executable, "-c", _JOB, str(portfolio), str(output), str(model_path)],
+        [sys.executable, "-c", _JOBS, str(portfolio.parquet), str(tmp_path / "out"), str(model_path)],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -46,27 +55,18 @@ def _job(portfolio: Path, model_path: Path, output: Path, archives: Path) -> tup
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
-
-
-def test_the_first_job_records_the_archive_and_the_next_one_maps_it(
-    portfolio: Portfolio, model_path: Path, tmp_path: Path
-) -> None:
-    archives = tmp_path / "jvm"
-    parquet = portfolio.parquet
-
-    first, said = _job(parquet, model_path, tmp_path / "first", archives)
+    first, second = json.loads(done.stdout.strip().splitlines()[-1])
+    said_first, said_second = done.stderr.split("-- second job done")
     saved = sorted(archives.iterdir())
     assert [p.suffix for p in saved] == [SUFFIX], saved  # the archive alone: no partial file, no log left
     assert saved[0].stat().st_size > 10_000_000
-    assert "saving the JVM's classes" in said and f"saved {saved[0]}" in said
-    assert not [file for file in first["mapped"] if file.startswith(str(archives))]  # the JDK's own archive only
-
-    second, said = _job(parquet, model_path, tmp_path / "second", archives)
-    assert str(saved[0]) in second["mapped"]  # the JVM maps it (beside the JDK's own) ...
-    assert "saving" not in said  # ... and does not record it again
-    assert second["scored"] == first["scored"]
-    assert sorted(archives.iterdir()) == saved
+    # The first job's JVM records it (the JDK's own archive is the only one it maps) and saves it ...
+    assert SAVING in said_first and f"saved {saved[0]}" in said_first
+    assert not [file for file in first["mapped"] if file.startswith(str(archives))]
+    # ... the next JVM maps it (beside the JDK's own), and nothing is recorded again.
+    assert str(saved[0]) in second["mapped"]
+    assert SAVING not in said_second
+    assert second["scored"] == first["scored"] > 0
 
 
 def _log(tmp_path: Path, regions: list[tuple[int, int]]) -> Path:
@@ -115,6 +115,16 @@ def test_the_switch_and_the_folder_settings(monkeypatch: pytest.MonkeyPatch, tmp
         denied.setattr(class_archive.os, "access", lambda path, mode: Path(path) != folder and real_access(path, mode))
         assert class_archive.prepare("-XX:TieredStopAtLevel=9") is None
         assert class_archive.prepare("-XX:TieredStopAtLevel=1") == mapped
+    # A recording that failed once is not tried again until its marker is deleted.
+    prepared.failed.write_text("JVM exit code 1\n")
+    prepared.path.unlink()
+    assert class_archive.prepare("-XX:TieredStopAtLevel=1") is None
+    prepared.failed.unlink()
+    assert class_archive.prepare("-XX:TieredStopAtLevel=1") == prepared
+    # A folder a JVM option cannot carry: Spark splits the options on spaces, -Xlog reads ':'.
+    for awkward in ("with space", "with:colon"):
+        monkeypatch.setenv(FOLDER, str(tmp_path / awkward))
+        assert class_archive.prepare("-XX:TieredStopAtLevel=1") is None
     for off in ("off", "0", "false"):
         monkeypatch.setenv(SWITCH, off)
         assert class_archive.folder() is None and class_archive.prepare("") is None
@@ -125,8 +135,11 @@ def test_leftovers_of_a_run_that_is_gone_are_removed(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv(SWITCH, raising=False)
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = int(gone.stdout)
-    (tmp_path / f"k.{dead}.partial").write_bytes(b"half")
-    (tmp_path / f"k.{dead}.log").write_text("")
-    (tmp_path / f"k.{os.getpid()}.partial").write_bytes(b"this run")  # a run still going: kept
+    key = "0123456789abcdef"
+    (tmp_path / f"{key}.{dead}.partial").write_bytes(b"half")
+    (tmp_path / f"{key}.{dead}.log").write_text("")
+    kept = [f"{key}.{os.getpid()}.partial", f"app.{dead}.log"]  # a run still going; a file not ours
+    for name in kept:
+        (tmp_path / name).write_bytes(b"kept")
     class_archive.prepare("")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"k.{os.getpid()}.partial"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
