@@ -50,33 +50,46 @@ _ORPHAN_SCAN_S = 10.0  # how often to look for segments left by other processes
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 _STAGING = "decisions_incoming"
-_CREATE_STAGING = f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} (r jsonb NOT NULL) ON COMMIT DELETE ROWS"
-# One place maps a JSON record (docs/CONTRACTS.md) to the typed columns (contract.store).
+# Stored uncompressed: a ~3.6 KB record is TOASTed, and compressed (pglz) it was decompressed again by
+# every field read below. Uncompressed, and read once by jsonb_to_record, the database spends 74 µs of
+# CPU a record instead of 180 (benchmarks/RESULTS.md §10). (PostgreSQL 15 has no STORAGE in CREATE.)
+_CREATE_STAGING = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} (r jsonb NOT NULL) ON COMMIT DELETE ROWS",
+    f"ALTER TABLE {_STAGING} ALTER COLUMN r SET STORAGE EXTERNAL",
+)
+# One place maps a JSON record (docs/CONTRACTS.md) to the typed columns (contract.store): each
+# record's fields by name and type, read in one pass (absent or JSON null: SQL NULL).
+_RECORD_FIELDS = {
+    "ts": "timestamptz",
+    "request_id": "text",
+    "batch_index": "integer",
+    "batch_size": "integer",
+    "endpoint": "text",
+    "status": "smallint",
+    "latency_ms": "double precision",
+    "model_latency_ms": "double precision",
+    "model_version": "text",
+    "threshold": "double precision",
+    "probability": "double precision",
+    "prediction": "smallint",
+    "error": "text",
+    "error_fields": "text[]",
+    "application_id": "text",
+    "challenger_version": "text",
+    "challenger_probability": "double precision",
+    "challenger_prediction": "smallint",
+    "reasons": "jsonb",
+    "inputs": "jsonb",
+}
 _COLUMN_VALUES = {
-    "ts": "(r->>'ts')::timestamptz",
-    "request_id": "r->>'request_id'",
-    "batch_index": "COALESCE((r->>'batch_index')::integer, 0)",
-    "batch_size": "(r->>'batch_size')::integer",
-    "endpoint": "r->>'endpoint'",
-    "status": "(r->>'status')::smallint",
-    "latency_ms": "(r->>'latency_ms')::double precision",
-    "model_latency_ms": "(r->>'model_latency_ms')::double precision",
-    "model_version": "r->>'model_version'",
-    "threshold": "(r->>'threshold')::double precision",
-    "probability": "(r->>'probability')::double precision",
-    "prediction": "(r->>'prediction')::smallint",
-    "error": "r->>'error'",
-    "error_fields": "CASE WHEN r ? 'error_fields' THEN ARRAY(SELECT jsonb_array_elements_text(r->'error_fields')) END",
+    **{name: f"x.{name}" for name in _RECORD_FIELDS},
+    "batch_index": "COALESCE(x.batch_index, 0)",  # a rejected call's record has none
     "worker": "%(worker)s",
-    "application_id": "r->>'application_id'",
-    "challenger_version": "r->>'challenger_version'",
-    "challenger_probability": "(r->>'challenger_probability')::double precision",
-    "challenger_prediction": "(r->>'challenger_prediction')::smallint",
-    "reasons": "r->'reasons'",
 }
 _INSERT = (
     f"INSERT INTO {TABLE} ({', '.join(ENVELOPE_COLUMNS)}, inputs) "
-    f"SELECT {', '.join(_COLUMN_VALUES[c] for c in ENVELOPE_COLUMNS)}, r->'inputs' FROM {_STAGING} "
+    f"SELECT {', '.join(_COLUMN_VALUES[c] for c in ENVELOPE_COLUMNS)}, x.inputs "
+    f"FROM {_STAGING}, jsonb_to_record({_STAGING}.r) AS x({', '.join(f'{k} {v}' for k, v in _RECORD_FIELDS.items())}) "
     "ON CONFLICT (request_id, batch_index) DO NOTHING"
 )
 
@@ -210,7 +223,8 @@ class Shipper:
         applied = migrate(connection)
         if applied:
             logger.info("decision store %s: applied migrations %s", self.database, ", ".join(applied))
-        connection.execute(_CREATE_STAGING)
+        for statement in _CREATE_STAGING:
+            connection.execute(statement)
         if self._failures:
             logger.warning("decision records: %s reachable again; shipping the local buffer", self.database)
         self._connection = connection
@@ -299,9 +313,14 @@ class Shipper:
                 self._adopt(path, own=False)
 
     def _ship_segment(self, connection: psycopg.Connection, segment: _Segment) -> bool:
-        """Ship `segment` up to its last complete line; True if nothing is left in it."""
+        """Ship `segment` up to its last complete line as it stood when this round began; True if
+        nothing was left of that.
+
+        What the writer appends meanwhile waits for the next round: chasing a live segment under
+        load shipped a few records a transaction, thousands of transactions a second, and that
+        overhead took CPU from the requests (benchmarks/RESULTS.md §10)."""
+        size = os.fstat(segment.fd).st_size
         while True:
-            size = os.fstat(segment.fd).st_size
             if segment.offset >= size:
                 if segment.finished:
                     self._finish(segment)

@@ -346,3 +346,33 @@ def test_application_ids_challenger_scores_and_refused_batch_items_are_columns(
         (1, 3, None, None, None, None, None, "validation_error", ["CODE_GENDER"], True),
         (2, 3, None, 0.4, "8", 0.35, 1, None, None, False),
     ]
+
+
+def test_reasons_latencies_and_an_empty_error_list_reach_their_columns(database_url: str, tmp_path: Path) -> None:
+    from contract.records import Decision
+
+    reasons = [{"feature": "EXT_SOURCE_3", "value": None, "contribution": 0.41, "text": 'External score "3"\\ missing'}]
+    scored = Decision(
+        ts=time.time(), request_id="scored-1", endpoint="/predict/batch", status=200, latency_s=0.0031,
+        model_version="7", model_latency_s=0.00021, threshold=None, inputs=[{"A": 1}, {"A": None}],
+        probabilities=[0.2, 0.4], predictions=[0, 1], reasons=[None, reasons],
+    )  # fmt: skip
+    rejected = Decision(
+        ts=time.time(), request_id="rejected-1", endpoint="/predict", status=401, latency_s=0.0001, model_version="7",
+        error="unauthorized",
+    )  # fmt: skip
+    recorder = _recorder(database_url, tmp_path)
+    recorder.start()
+    recorder.record(scored)
+    recorder.record(rejected)
+    recorder.close(10.0)
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT request_id, batch_index, latency_ms, model_latency_ms, threshold, reasons, error, error_fields,"
+            " inputs FROM decisions ORDER BY request_id DESC, batch_index"
+        ).fetchall()
+    assert rows == [
+        ("scored-1", 0, 3.1, 0.21, None, None, None, None, {"A": 1}),
+        ("scored-1", 1, 3.1, 0.21, None, reasons, None, None, {"A": None}),
+        ("rejected-1", 0, 0.1, None, None, None, "unauthorized", [], None),
+    ]
