@@ -332,15 +332,13 @@ def test_application_ids_challenger_scores_and_refused_batch_items_are_columns(
         refused_items=[(1, "validation_error", ["CODE_GENDER"])], application_ids=["CE-1", None],
         challenger=Shadow("8", [0.25, 0.35], [0, 1]),
     )  # fmt: skip
-    recorder = _recorder(database_url, tmp_path)
-    recorder.start()
-    recorder.record(decision)
-    recorder.close(10.0)
-    with psycopg.connect(database_url) as connection:
-        rows = connection.execute(
-            "SELECT batch_index, batch_size, application_id, probability, challenger_version, challenger_probability,"
-            " challenger_prediction, error, error_fields, inputs IS NULL FROM decisions ORDER BY batch_index"
-        ).fetchall()
+    rows = _ship_and_select(
+        database_url,
+        tmp_path,
+        [decision],
+        "SELECT batch_index, batch_size, application_id, probability, challenger_version, challenger_probability,"
+        " challenger_prediction, error, error_fields, inputs IS NULL FROM decisions ORDER BY batch_index",
+    )
     assert rows == [
         (0, 3, "CE-1", 0.2, "8", 0.25, 0, None, None, False),
         (1, 3, None, None, None, None, None, "validation_error", ["CODE_GENDER"], True),
@@ -361,18 +359,26 @@ def test_reasons_latencies_and_an_empty_error_list_reach_their_columns(database_
         ts=time.time(), request_id="rejected-1", endpoint="/predict", status=401, latency_s=0.0001, model_version="7",
         error="unauthorized",
     )  # fmt: skip
-    recorder = _recorder(database_url, tmp_path)
-    recorder.start()
-    recorder.record(scored)
-    recorder.record(rejected)
-    recorder.close(10.0)
-    with psycopg.connect(database_url) as connection:
-        rows = connection.execute(
-            "SELECT request_id, batch_index, latency_ms, model_latency_ms, threshold, reasons, error, error_fields,"
-            " inputs FROM decisions ORDER BY request_id DESC, batch_index"
-        ).fetchall()
+    rows = _ship_and_select(
+        database_url,
+        tmp_path,
+        [scored, rejected],
+        "SELECT request_id, batch_index, latency_ms, model_latency_ms, threshold, reasons, error, error_fields,"
+        " inputs FROM decisions ORDER BY request_id DESC, batch_index",
+    )
     assert rows == [
         ("scored-1", 0, 3.1, 0.21, None, None, None, None, {"A": 1}),
         ("scored-1", 1, 3.1, 0.21, None, reasons, None, None, {"A": None}),
         ("rejected-1", 0, 0.1, None, None, None, "unauthorized", [], None),
     ]
+
+
+def _ship_and_select(database_url: str, tmp_path: Path, decisions: list[Any], query: str) -> list[tuple[Any, ...]]:
+    """Record `decisions`, ship them all (the recorder closed), and return the rows `query` selects."""
+    recorder = _recorder(database_url, tmp_path)
+    recorder.start()
+    for decision in decisions:
+        recorder.record(decision)
+    recorder.close(10.0)
+    with psycopg.connect(database_url) as connection:
+        return connection.execute(query).fetchall()
