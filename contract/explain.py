@@ -139,7 +139,8 @@ class Explainer:
         # set (a tree-index bit that is 1), against -inf never (padding, a tree-index bit that is 0).
         self._node_bound = np.where(tree_bit, np.float32(np.inf), bound).ravel()
         flag = self.feature_names.index(ANOMALY_FLAG)
-        self._node_feature = padded("node_feature", flag).astype(np.intp).ravel()
+        node_feature = padded("node_feature", flag).astype(np.intp)
+        self._node_feature = node_feature.ravel()
         self._zero_missing = (real & (missing_type == MISSING_ZERO)).ravel()
         self._zero_bit = (default_left ^ nan_left).ravel()  # the bit of a zero-as-missing node's default way
         self._any_zero_missing = bool(self._zero_missing.any())
@@ -153,6 +154,21 @@ class Explainer:
         self._n_slots = n_features + 1
         # Row r's slots count into bins r * n_slots + feature: laid out for a whole pass.
         self._pass_slots = (np.arange(ROWS_PER_PASS)[:, None] * self._n_slots + slot_feature).ravel()
+        # The same tests and tables per tree, for the attribution graph (export/shap_graph.py).
+        self._layout = {
+            "node_feature": node_feature[:, :depth],
+            "node_sign": self._node_sign.reshape(n_trees, bits)[:, :depth],
+            "node_bound": self._node_bound.reshape(n_trees, bits)[:, :depth],
+            "zero_missing": self._zero_missing.reshape(n_trees, bits)[:, :depth],
+            "table": self._table,
+            "slot_feature": slot_feature.reshape(n_trees, width),
+        }
+
+    def layout(self) -> dict[str, np.ndarray]:
+        """Per tree (rows): each split's feature, `sign * x <= bound` test (float32) and zero-as-missing
+        flag, (trees, depth); the table (trees * 2^depth, width) float64, rows indexed by the pattern
+        of those tests' bits (bit j = split j); each slot's feature (trees, width), n_features: padding."""
+        return dict(self._layout)
 
     @classmethod
     def from_metadata(cls, metadata: ModelMetadata) -> Explainer:

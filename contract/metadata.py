@@ -13,6 +13,11 @@ from contract.spec import FeatureSpec
 
 INPUT_NAME = "input"
 PROBABILITY_OUTPUT = "probabilities"
+# The attribution outputs (export/shap_graph.py): TreeSHAP computed in the scoring run itself.
+CONTRIBUTIONS_OUTPUT = "contributions"
+TOP_FEATURES_OUTPUT = "top_features"
+MODEL_FEATURES_OUTPUT = "model_features"
+ATTRIBUTION_OUTPUTS = (CONTRIBUTIONS_OUTPUT, TOP_FEATURES_OUTPUT, MODEL_FEATURES_OUTPUT)
 ARTIFACT_SHA256_KEY = "artifact_sha256"
 """SHA-256 of the serialised artifact before this one key was added: its identity (docs/CONTRACTS.md)."""
 
