@@ -177,7 +177,7 @@ class Scoring:
         scored = rejects = None
         count = checked.rows.shape[0]
         if count:
-            probabilities = runtime.scorer.predict_proba(checked.rows)
+            probabilities, attributions = runtime.scorer.predict_attributed(checked.rows)
             predictions = runtime.scorer.decide_many(probabilities)
             metadata = runtime.scorer.metadata
             columns = [] if ids is None else [ids.filter(pa.array(checked.valid)).cast(schemas[SCORED][0].type)]
@@ -191,7 +191,7 @@ class Scoring:
             ]
             if self.reasons:
                 assert runtime.explainer is not None  # runtime_for(reasons=True) loaded it
-                columns.append(reasons_array(runtime.explainer, checked.rows, predictions, self.reasons))
+                columns.append(reasons_array(runtime.explainer, checked.rows, predictions, self.reasons, attributions))
             scored = pa.RecordBatch.from_arrays(columns, schema=schemas[SCORED])
         if checked.rejects:
             indices = pa.array([index for index, _ in checked.rejects], pa.int64())

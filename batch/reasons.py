@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from contract.explain import DEFAULT_REASONS, MAX_REASONS, Explainer, ExplainerUnavailable
+from contract.explain import DEFAULT_REASONS, MAX_REASONS, Attributions, Explainer, ExplainerUnavailable
 from contract.metadata import ModelMetadata
 
 REASONS = "reasons"
@@ -45,9 +45,15 @@ def load_explainer(metadata: ModelMetadata) -> Explainer:
         raise ReasonsUnavailable(f"--reasons needs the artifact's TreeSHAP tables: {exc}") from None
 
 
-def reasons_array(explainer: Explainer, rows: np.ndarray, predictions: np.ndarray, k: int) -> pa.Array:
+def reasons_array(
+    explainer: Explainer,
+    rows: np.ndarray,
+    predictions: np.ndarray,
+    k: int,
+    attributions: Attributions | None = None,
+) -> pa.Array:
     """The `reasons` column for scored rows: the API's reasons where refused, null where accepted."""
-    given = explainer.refusal_reasons(rows, predictions, k)
+    given = explainer.refusal_reasons(rows, predictions, k, attributions)
     return pa.array([None if r is None else [_as_record(reason) for reason in r] for r in given], REASONS_TYPE)
 
 

@@ -20,6 +20,7 @@ import base64
 import io
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,18 @@ ARRAY_NAMES = (
     "table",
     "table_feature",
 )
+
+
+@dataclass(frozen=True)
+class Attributions:
+    """TreeSHAP as the served graph computed it in the scoring run (export/shap_graph.py)."""
+
+    contributions: np.ndarray  # (n, n_features) float32 log-odds
+    top: np.ndarray  # (n, MAX_REASONS) int64: the largest contributions' features, largest first
+    features: np.ndarray  # (n, n_features) float32: the values the trees compared
+
+    def take(self, rows: np.ndarray) -> Attributions:
+        return Attributions(self.contributions[rows], self.top[rows], self.features[rows])
 
 
 class ExplainerUnavailable(RuntimeError):
@@ -227,31 +240,43 @@ class Explainer:
         return self._reasons(self.model_features(rows), contributions, k)
 
     def explain_reasons(
-        self, rows: np.ndarray, k: int = DEFAULT_REASONS
+        self, rows: np.ndarray, k: int = DEFAULT_REASONS, attributions: Attributions | None = None
     ) -> tuple[np.ndarray, list[list[dict[str, Any]]]]:
-        """(contributions, `reasons`) of freshly explained rows, the engineered features computed once."""
+        """(contributions, `reasons`) of the rows: read from the graph's `attributions` when the
+        artifact computes them, else explained here (artifacts exported before the graph did)."""
+        if attributions is not None:
+            top = attributions.top[:, :k]
+            return attributions.contributions, self._reasons(attributions.features, attributions.contributions, k, top)
         features = self.model_features(rows)
         contributions = self._contributions(features)
         return contributions, self._reasons(features, contributions, k)
 
     def refusal_reasons(
-        self, rows: np.ndarray, predictions: Sequence[int] | np.ndarray, k: int = DEFAULT_REASONS
+        self,
+        rows: np.ndarray,
+        predictions: Sequence[int] | np.ndarray,
+        k: int = DEFAULT_REASONS,
+        attributions: Attributions | None = None,
     ) -> list[list[dict[str, Any]] | None]:
         """What each result carries: the reasons of a refused row (prediction 1), None for an accepted one."""
         if 1 not in predictions:  # most answers: nothing refused, no array work at all
             return [None] * len(predictions)
         refused = np.flatnonzero(np.asarray(predictions) == 1)
         if refused.size == len(predictions):  # all refused (a single refusal): no row copy
-            return list(self.explain_reasons(rows, k)[1])
+            return list(self.explain_reasons(rows, k, attributions)[1])
         reasons: list[list[dict[str, Any]] | None] = [None] * len(predictions)
-        for i, given in zip(refused.tolist(), self.explain_reasons(rows[refused], k)[1], strict=True):
+        some = None if attributions is None else attributions.take(refused)
+        for i, given in zip(refused.tolist(), self.explain_reasons(rows[refused], k, some)[1], strict=True):
             reasons[i] = given
         return reasons
 
-    def _reasons(self, features: np.ndarray, contributions: np.ndarray, k: int) -> list[list[dict[str, Any]]]:
+    def _reasons(
+        self, features: np.ndarray, contributions: np.ndarray, k: int, top: np.ndarray | None = None
+    ) -> list[list[dict[str, Any]]]:
         if not 1 <= k <= MAX_REASONS:
             raise ValueError(f"k must be between 1 and {MAX_REASONS}, got {k}")
-        top = _largest(contributions, k)
+        if top is None:
+            top = _largest(contributions, k)
         wording = self._wording
         return [
             [wording[j].reason(value, c, features, i) for j, c, value in zip(js, cs, values, strict=True) if c > 0]

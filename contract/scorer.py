@@ -14,7 +14,8 @@ import numpy as np
 import onnxruntime as ort
 
 from contract.encoding import RowEncoder
-from contract.metadata import INPUT_NAME, PROBABILITY_OUTPUT, MetadataError, ModelMetadata
+from contract.explain import Attributions
+from contract.metadata import ATTRIBUTION_OUTPUTS, INPUT_NAME, PROBABILITY_OUTPUT, MetadataError, ModelMetadata
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class Scorer:
         self._encoder: RowEncoder | None = None
         self._run_options = ort.RunOptions()
         self._outputs = [PROBABILITY_OUTPUT]  # bound once: only the probabilities are fetched
+        self._attributed_outputs = [PROBABILITY_OUTPUT, *ATTRIBUTION_OUTPUTS]
+        self.attributes = False  # the graph computes TreeSHAP in the scoring run (export/shap_graph.py)
 
     def __repr__(self) -> str:
         return f"Scorer(path={str(self.path)!r}, ready={self.ready})"
@@ -91,6 +94,7 @@ class Scorer:
         if not 0.0 <= probability <= 1.0 or math.isnan(probability):
             raise ModelLoadError(f"{self.path} gives a probability outside [0, 1] for its own example")
         self._session, self._metadata, self._encoder = session, metadata, encoder
+        self.attributes = set(ATTRIBUTION_OUTPUTS) <= {o.name for o in session.get_outputs()}
         logger.debug("loaded %s", self.path)
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
@@ -99,6 +103,21 @@ class Scorer:
         if session is None:
             raise RuntimeError("the model is not loaded")
         return session.run(self._outputs, {INPUT_NAME: rows}, self._run_options)[0][:, 1]
+
+    def predict_attributed(self, rows: np.ndarray) -> tuple[np.ndarray, Attributions | None]:
+        """`predict_proba` and, when the graph computes them, the rows' TreeSHAP attributions, in one run.
+
+        ORT runs every node whatever outputs are asked for (measured: the attribution nodes cost
+        the same when only the probabilities are fetched), so fetching them all costs nothing more."""
+        session = self._session
+        if session is None:
+            raise RuntimeError("the model is not loaded")
+        if not self.attributes:
+            return self.predict_proba(rows), None
+        probabilities, contributions, top, features = session.run(
+            self._attributed_outputs, {INPUT_NAME: rows}, self._run_options
+        )
+        return probabilities[:, 1], Attributions(contributions, top, features)
 
     def decide(self, probabilities: list[float]) -> list[int]:
         """Decisions at the business threshold: 1 = refused, 0 = accepted."""

@@ -1,9 +1,9 @@
 """Proof that the served reasons are LightGBM's own TreeSHAP values, before anything is written.
 
-On unseen rows, the serve-time explainer (contract/explain.py, fed by the API's RowEncoder)
-must give every contribution and the base value within TOLERANCE log-odds of LightGBM's
-`predict(..., pred_contrib=True)`, and base + sum of contributions must equal the log-odds of
-the probability the ONNX graph serves, within the same TOLERANCE.
+On unseen rows (fed by the API's RowEncoder), the attributions the served graph computes
+(export/shap_graph.py, in the same run as the score) and the explainer's base value must be within
+TOLERANCE log-odds of LightGBM's `predict(..., pred_contrib=True)`, and base + sum of
+contributions must equal the log-odds of the probability that same run serves, within TOLERANCE.
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 from lightgbm import LGBMClassifier
 
-from contract.explain import Explainer
+from contract.metadata import CONTRIBUTIONS_OUTPUT, INPUT_NAME, PROBABILITY_OUTPUT
 
 TOLERANCE = 1e-5  # log-odds; a wrong table or split is off by far more than rounding
 
 
 class ExplanationError(RuntimeError):
-    """The explainer does not reproduce LightGBM's TreeSHAP values or the served score."""
+    """The graph's attributions do not reproduce LightGBM's TreeSHAP values or the served score."""
 
 
 @dataclass(frozen=True)
@@ -52,30 +53,35 @@ def log_odds(probability: np.ndarray) -> np.ndarray:
 
 
 def prove(
-    explainer: Explainer,
+    session: ort.InferenceSession,
+    base_value: float,
     model: LGBMClassifier,
     rows: np.ndarray,
     pipeline_features: np.ndarray,
-    served_probability: np.ndarray,
     tolerance: float = TOLERANCE,
     batch_size: int = 10_000,
 ) -> ExplanationReport:
-    """The explainer on API-encoded `rows` vs LightGBM on the training pipeline's features of the same rows."""
+    """The graph's attributions on API-encoded `rows` vs LightGBM on the pipeline's features of the same rows."""
     max_diff = total_diff = max_additivity = 0.0
+    n_features = 0
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
-        base, contributions = explainer.explain(chunk)
+        probabilities, graph_contributions = session.run(
+            [PROBABILITY_OUTPUT, CONTRIBUTIONS_OUTPUT], {INPUT_NAME: chunk}
+        )
+        contributions = graph_contributions.astype(np.float64)
+        n_features = contributions.shape[1]
         expected = model.predict(pipeline_features[start : start + batch_size], pred_contrib=True)
-        ours = np.column_stack([contributions, np.full(len(chunk), base)])
+        ours = np.column_stack([contributions, np.full(len(chunk), base_value)])
         diff = np.abs(ours - expected)
         max_diff = max(max_diff, float(diff.max()))
         total_diff += float(diff.sum())
-        served = log_odds(served_probability[start : start + batch_size])
-        max_additivity = max(max_additivity, float(np.abs(base + contributions.sum(axis=1) - served).max()))
+        served = log_odds(probabilities[:, 1])
+        max_additivity = max(max_additivity, float(np.abs(base_value + contributions.sum(axis=1) - served).max()))
     return ExplanationReport(
         rows=len(rows),
         max_abs_diff=max_diff,
-        mean_abs_diff=total_diff / max(1, rows.shape[0] * (explainer.n_features + 1)),
+        mean_abs_diff=total_diff / max(1, rows.shape[0] * (n_features + 1)),
         max_additivity_diff=max_additivity,
         tolerance=tolerance,
     )

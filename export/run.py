@@ -34,6 +34,7 @@ from export.convert import to_onnx
 from export.explanation import ExplanationError, ExplanationReport, prove
 from export.lifecycle import CHAMPION, ArtifactNames, artifact_names
 from export.parity import ParityError, ParityReport, compare, onnx_probabilities, records
+from export.shap_graph import add_attributions
 from export.treeshap import explainer_payload
 from training.synthetic import generate
 from training.train import (
@@ -147,8 +148,13 @@ def export_model(
     engineering = pipeline.named_steps["engineer"].engineering
     lgbm = pipeline.named_steps["model"]
     payload = explainer_payload(lgbm, engineering, typical)
+    explainer = Explainer(payload, spec)
+    add_attributions(model, explainer)  # the reasons' TreeSHAP runs in the scoring run itself
+    session = ort.InferenceSession(
+        model.SerializeToString(), latency_session_options(), providers=["CPUExecutionProvider"]
+    )
     rows = RowEncoder(spec).encode_many(parity_records)
-    explanation = prove(Explainer(payload, spec), lgbm, rows, features, actual)
+    explanation = prove(session, explainer.base_value, lgbm, rows, features)
     logger.info(explanation.describe())
     if not explanation.passed:
         raise ExplanationError(f"ONNX export refused, nothing written: {explanation.describe()}")

@@ -105,9 +105,7 @@ def _pattern_trees(layout: dict[str, np.ndarray], n_features: int) -> dict[str, 
     targets_tree = np.repeat(np.arange(n_trees), per_tree * patterns)
     targets_node = np.concatenate([np.repeat(leaf, k) for k in per_tree])
     targets_id = np.concatenate([np.tile(slot_feature[t][real[t]], patterns) for t in range(n_trees)])
-    weights = np.concatenate(
-        [table[t * patterns : (t + 1) * patterns][:, real[t]].ravel() for t in range(n_trees)]
-    )
+    weights = np.concatenate([table[t * patterns : (t + 1) * patterns][:, real[t]].ravel() for t in range(n_trees)])
     nodes = internal + patterns
     modes = np.where(negated, "BRANCH_GTE", "BRANCH_LEQ")
     return {

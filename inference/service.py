@@ -28,7 +28,7 @@ import numpy as np
 import orjson
 from anyio import to_thread
 
-from contract.explain import DEFAULT_REASONS, Explainer
+from contract.explain import DEFAULT_REASONS, Attributions, Explainer
 from contract.names import BATCH_PATH, DECISION_WORDS, PREDICT_PATH
 from contract.records import Decision
 from contract.requests import APPLICATION_ID, RequestInvalid, RequestModels
@@ -187,17 +187,18 @@ class ScoringService:
         application_ids = [applicant.pop(APPLICATION_ID, None) for applicant in applicants]
         rows = self.scorer.encoder.encode_many(applicants)
         model_started = time.perf_counter()
-        probabilities: list[float] = self.scorer.predict_proba(rows).tolist()
+        scored, attributions = self.scorer.predict_attributed(rows)
+        probabilities: list[float] = scored.tolist()
         model_latency = time.perf_counter() - model_started
         predictions = self.scorer.decide(probabilities)
         shadow = self.challenger.shadow(rows, applicants) if self.challenger is not None else None
-        reasons, explanations = self._explain(rows, predictions, explain)
+        reasons, explanations = self._explain(rows, predictions, explain, attributions)
         return Scores(
             applicants, probabilities, predictions, model_latency, application_ids, shadow, reasons, explanations
         )
 
     def _explain(
-        self, rows: np.ndarray, predictions: list[int], explain: bool
+        self, rows: np.ndarray, predictions: list[int], explain: bool, attributions: Attributions | None = None
     ) -> tuple[list[list[dict[str, Any]] | None], list[dict[str, Any]] | None]:
         """Reasons per applicant (None for an accepted one unless `explain`), and the attributions."""
         explainer = self.explainer
@@ -205,9 +206,9 @@ class ScoringService:
             return [None] * len(predictions), None
         k = self.reasons_per_refusal
         if explain:
-            contributions, every = explainer.explain_reasons(rows, k)
+            contributions, every = explainer.explain_reasons(rows, k, attributions)
             return list(every), [explainer.attribution(row) for row in contributions]
-        return explainer.refusal_reasons(rows, predictions, k), None
+        return explainer.refusal_reasons(rows, predictions, k, attributions), None
 
     def _parse_and_score_batch(self, body: bytes, explain: bool = False) -> Scores:
         parsed = self.requests.parse_batch(body)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
+import onnx
+import onnx.numpy_helper
 import orjson
 import pytest
 
@@ -213,6 +215,37 @@ def test_export_refuses_a_tampered_attribution_table_and_writes_nothing(
         return {**payload, "arrays": pack_arrays(arrays)}
 
     monkeypatch.setattr(export_run, "explainer_payload", tampered)
+    out = tmp_path / "models"
+    with pytest.raises(ExplanationError, match="refused, nothing written"):
+        export_run.export_model(MODEL_URI, out, parity_rows=3_000, tracking_uri=trained.tracking_uri)
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("tamper", ["leaf weight", "split bound"])
+def test_export_refuses_a_tampered_attribution_graph_and_writes_nothing(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tamper: str
+) -> None:
+    """The proof checks the graph's own attributions: the metadata tables are intact here, one value
+    of the graph's TreeSHAP node is not."""
+    real_add = export_run.add_attributions
+
+    def tampered(model, explainer):  # type: ignore[no-untyped-def]
+        real_add(model, explainer)
+        (node,) = [n for n in model.graph.node if n.name == "treeshap"]
+        attrs = {a.name: a for a in node.attribute}
+        if tamper == "leaf weight":
+            tensor = attrs["target_weights_as_tensor"].t
+            weights = onnx.numpy_helper.to_array(tensor).copy()
+            # Tree 0's share to its first feature, in every pattern (many patterns no row reaches).
+            trees, features = np.array(attrs["target_treeids"].ints), np.array(attrs["target_ids"].ints)
+            weights[(trees == 0) & (features == features[0])] += 0.01
+        else:  # a split moves past the values rows take: every row of that tree changes pattern
+            tensor = attrs["nodes_values_as_tensor"].t
+            weights = onnx.numpy_helper.to_array(tensor).copy()
+            weights[0] = -weights[0] if np.isfinite(weights[0]) and weights[0] != 0 else 1e30
+        tensor.CopyFrom(onnx.numpy_helper.from_array(weights, tensor.name))
+
+    monkeypatch.setattr(export_run, "add_attributions", tampered)
     out = tmp_path / "models"
     with pytest.raises(ExplanationError, match="refused, nothing written"):
         export_run.export_model(MODEL_URI, out, parity_rows=3_000, tracking_uri=trained.tracking_uri)
