@@ -32,12 +32,14 @@ EDITS: dict[str, dict[str, Any]] = {
 
 
 def outputs(scorer: Scorer, explainer: Explainer, applicants: list[dict[str, Any]]) -> dict[str, Any]:
-    """Everything the explainer gives these applicants: what the answers and records carry."""
+    """Everything the explainer gives these applicants: what the answers and records carry (from the
+    graph's attributions, as the service and the batch job read them, when the artifact has them)."""
     rows = scorer.encoder.encode_many(applicants)
-    _, contributions = explainer.explain(rows)
+    probabilities, attributions = scorer.predict_attributed(rows)
+    contributions = explainer.explain_reasons(rows, 1, attributions)[0]
     return {
-        "predictions": [int(p >= scorer.threshold) for p in scorer.predict_proba(rows).tolist()],
-        **{f"explain_reasons_k{k}": explainer.explain_reasons(rows, k)[1] for k in K_VALUES},
+        "predictions": [int(p >= scorer.threshold) for p in probabilities.tolist()],
+        **{f"explain_reasons_k{k}": explainer.explain_reasons(rows, k, attributions)[1] for k in K_VALUES},
         "reasons_k4": explainer.reasons(rows, contributions, 4),
         "attributions": [explainer.attribution(row) for row in contributions],
     }

@@ -19,6 +19,7 @@ import pytest
 import export.run as export_run
 from contract.encoding import RowEncoder
 from contract.explain import Explainer, ExplainerUnavailable, _largest, pack_arrays, unpack_arrays
+from contract.metadata import ATTRIBUTION_OUTPUTS
 from contract.scorer import Scorer
 from export.explanation import ExplanationError, log_odds
 from export.parity import records
@@ -89,6 +90,66 @@ def test_reasons_are_the_largest_positive_contributions_in_order(scorer: Scorer,
             assert all(set(r) == {"feature", "fields", "value", "contribution", "text"} for r in reasons)
     with pytest.raises(ValueError, match="between 1 and 10"):
         explainer.reasons(refused[:1], contributions[:1], 11)
+
+
+def test_the_graph_computes_the_explainers_attributions_in_the_scoring_run(
+    scorer: Scorer, explainer: Explainer, unseen
+) -> None:
+    """The exported graph's TreeSHAP (float32 out of float64 sums) is the NumPy explainer's within
+    float32 rounding; its top features are the largest contributions, ties by lower index; its
+    model features are the explainer's; and it gives the reasons the NumPy path gives."""
+    _, rows = unseen
+    assert scorer.attributes
+    probabilities, attributions = scorer.predict_attributed(rows)
+    assert attributions is not None
+    assert np.array_equal(probabilities, scorer.predict_proba(rows))
+    _, contributions = explainer.explain(rows)
+    assert attributions.contributions.dtype == np.float32
+    assert np.max(np.abs(attributions.contributions - contributions)) < 1e-6
+    assert np.array_equal(attributions.top, _largest(attributions.contributions.astype(np.float64), 10))
+    assert np.array_equal(attributions.features, explainer.model_features(rows), equal_nan=True)
+    predictions = (probabilities >= scorer.threshold).astype(int)
+    from_graph = explainer.refusal_reasons(rows, predictions, 4, attributions)
+    from_numpy = explainer.refusal_reasons(rows, predictions, 4)
+    assert sum(r is not None for r in from_graph) > 100
+    for graph_reasons, numpy_reasons in zip(from_graph, from_numpy, strict=True):
+        if graph_reasons is None:
+            assert numpy_reasons is None
+            continue
+        assert numpy_reasons is not None
+        strip = [{**r, "contribution": None} for r in graph_reasons]
+        assert strip == [{**r, "contribution": None} for r in numpy_reasons]
+        assert np.allclose([r["contribution"] for r in graph_reasons], [r["contribution"] for r in numpy_reasons])
+
+
+def test_an_artifact_without_the_attribution_outputs_still_gives_reasons(
+    trained: Trained, scorer: Scorer, tmp_path: Path
+) -> None:
+    """Artifacts exported before the graph computed TreeSHAP: the explainer computes it in NumPy."""
+    model = onnx.load(trained.export.artifact)
+    kept = [o for o in model.graph.output if o.name not in ATTRIBUTION_OUTPUTS]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    old = tmp_path / "old.onnx"
+    onnx.save(model, old)
+    current = scorer
+    scorer = Scorer(old)
+    scorer.load()
+    assert not scorer.attributes
+    explainer = Explainer.from_metadata(scorer.metadata)
+    rows = scorer.encoder.encode_many(records(generate(200, seed=5), scorer.metadata.feature_spec))
+    probabilities, attributions = scorer.predict_attributed(rows)
+    assert attributions is None
+    predictions = (probabilities >= scorer.threshold).astype(int)
+    assert 1 in predictions
+    old_reasons = explainer.refusal_reasons(rows, predictions, 4, attributions)
+    _, graph = current.predict_attributed(rows)
+    new_reasons = explainer.refusal_reasons(rows, predictions, 4, graph)
+    for old_given, new_given in zip(old_reasons, new_reasons, strict=True):
+        assert (old_given is None) == (new_given is None)
+        if old_given is not None and new_given is not None:
+            assert [r["text"] for r in old_given] == [r["text"] for r in new_given]
+            assert np.allclose([r["contribution"] for r in old_given], [r["contribution"] for r in new_given])
 
 
 def test_reasons_name_raw_fields_and_read_like_a_letter(scorer: Scorer, explainer: Explainer, unseen) -> None:
