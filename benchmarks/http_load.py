@@ -145,10 +145,14 @@ def _refused_probability(with_reasons: bool) -> Callable[[bytes], float | None]:
 
 
 def without_explainer(artifact: Path, directory: Path) -> Path:
-    """A copy of the artifact without its TreeSHAP tables: the same service then answers refusals without reasons."""
+    """A copy of the artifact without its TreeSHAP tables and attribution nodes: the same service then
+    answers refusals without reasons, at the cost of an artifact that never had them."""
     import onnx
 
+    from export.shap_graph import remove_attributions
+
     model = onnx.load(str(artifact))
+    remove_attributions(model)
     kept = [p for p in model.metadata_props if p.key != "explainer"]
     del model.metadata_props[:]
     model.metadata_props.extend(kept)

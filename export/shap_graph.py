@@ -24,7 +24,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from contract.explain import MAX_REASONS, Explainer
-from contract.metadata import CONTRIBUTIONS_OUTPUT, MODEL_FEATURES_OUTPUT, TOP_FEATURES_OUTPUT
+from contract.metadata import ATTRIBUTION_OUTPUTS, CONTRIBUTIONS_OUTPUT, MODEL_FEATURES_OUTPUT, TOP_FEATURES_OUTPUT
 
 
 class AttributionGraphError(RuntimeError):
@@ -126,3 +126,22 @@ def _pattern_trees(layout: dict[str, np.ndarray], n_features: int) -> dict[str, 
         "target_ids": targets_id.tolist(),
         "target_weights_as_tensor": numpy_helper.from_array(weights.astype(np.float64), "treeshap_weights"),
     }
+
+
+def remove_attributions(model: onnx.ModelProto) -> None:
+    """The graph as exported before it computed TreeSHAP: the attribution outputs and the nodes
+    only they need are dropped (ORT runs every node whatever is fetched)."""
+    kept = [o for o in model.graph.output if o.name not in ATTRIBUTION_OUTPUTS]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    needed = {o.name for o in kept}
+    nodes = []
+    for node in reversed(model.graph.node):  # topologically sorted: consumers come after producers
+        if needed & set(node.output):
+            nodes.append(node)
+            needed |= set(node.input)
+    del model.graph.node[:]
+    model.graph.node.extend(reversed(nodes))
+    initializers = [i for i in model.graph.initializer if i.name in needed]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(initializers)

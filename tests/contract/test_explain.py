@@ -19,10 +19,10 @@ import pytest
 import export.run as export_run
 from contract.encoding import RowEncoder
 from contract.explain import Explainer, ExplainerUnavailable, _largest, pack_arrays, unpack_arrays
-from contract.metadata import ATTRIBUTION_OUTPUTS
 from contract.scorer import Scorer
 from export.explanation import ExplanationError, log_odds
 from export.parity import records
+from export.shap_graph import remove_attributions
 from export.treeshap import explainer_payload
 from tests.contract import reasons_golden
 from tests.small_model import MODEL_URI, Trained
@@ -127,9 +127,8 @@ def test_an_artifact_without_the_attribution_outputs_still_gives_reasons(
 ) -> None:
     """Artifacts exported before the graph computed TreeSHAP: the explainer computes it in NumPy."""
     model = onnx.load(trained.export.artifact)
-    kept = [o for o in model.graph.output if o.name not in ATTRIBUTION_OUTPUTS]
-    del model.graph.output[:]
-    model.graph.output.extend(kept)
+    remove_attributions(model)
+    assert not [n for n in model.graph.node if n.name == "treeshap"]
     old = tmp_path / "old.onnx"
     onnx.save(model, old)
     current = scorer
