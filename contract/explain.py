@@ -7,7 +7,10 @@ the tree uses) and carries the tables in the artifact (metadata key `explainer`)
 row's model features are computed exactly as the trees saw them (`contract.features`), every
 split test is evaluated at once with LightGBM's rules (missing values, default direction,
 zero-as-missing), each tree's pattern indexes its table, and the rows are summed per feature.
-The export proves the result equals LightGBM's `pred_contrib` before it writes the artifact.
+Artifacts exported since issue 11's last step compute the same TreeSHAP inside the served graph,
+in the scoring run (export/shap_graph.py, from `layout()` below): the scorer hands its outputs over
+as `Attributions` and only the wording runs here; the NumPy passes serve older artifacts. The
+export proves the graph's values equal LightGBM's `pred_contrib` before it writes the artifact.
 
 A refusal carries its reasons, so this runs on every refused request: everything that does not
 depend on the row (node layout, the sentences each feature can give) is worked out once, when

@@ -287,7 +287,7 @@ def model_card(
         "",
         f"Parity (ONNX vs MLflow model): {parity.describe()}.",
         "",
-        f"Reasons (serve-time TreeSHAP, `contract/explain.py`): {explanation.describe()}.",
+        f"Reasons (TreeSHAP in the graph, `export/shap_graph.py`): {explanation.describe()}.",
         "",
         f"Sizes: ONNX {sizes['onnx_bytes']:,} bytes (explainer tables included); pickled scikit-learn pipeline "
         f"{sizes['pickle_bytes']:,} bytes; MLflow model directory {sizes['mlflow_model_dir_bytes']:,} bytes.",
