@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import contract.scorer
+from contract.explain import Attributions
 from contract.scorer import Scorer
 from contract.spec import FeatureSpec
 from inference.app import create_app
@@ -75,13 +76,13 @@ def test_batch_scores_in_one_model_call_and_keeps_order(
 ) -> None:
     scorer: Scorer = client.app.state.loaded.service.scorer  # type: ignore[attr-defined]
     calls: list[int] = []
-    original = scorer.predict_proba
+    original = scorer.predict_attributed
 
-    def counted(rows: np.ndarray) -> np.ndarray:
+    def counted(rows: np.ndarray) -> tuple[np.ndarray, Attributions | None]:
         calls.append(len(rows))
         return original(rows)
 
-    monkeypatch.setattr(scorer, "predict_proba", counted)
+    monkeypatch.setattr(scorer, "predict_attributed", counted)
     applicants = [{**example, "EXT_SOURCE_2": round(0.05 + 0.1 * i, 2)} for i in range(8)]
     response = client.post("/predict/batch", json={"applicants": applicants}, headers=auth)
     assert response.status_code == 200
@@ -225,10 +226,10 @@ def test_an_unexpected_failure_is_a_500_in_the_error_shape_and_recorded(
     app = create_app(make_settings())
     with TestClient(app, raise_server_exceptions=False) as client:
 
-        def broken(rows: np.ndarray) -> np.ndarray:
+        def broken(rows: np.ndarray) -> tuple[np.ndarray, Attributions | None]:
             raise RuntimeError("onnxruntime fell over")
 
-        monkeypatch.setattr(app.state.loaded.service.scorer, "predict_proba", broken)
+        monkeypatch.setattr(app.state.loaded.service.scorer, "predict_attributed", broken)
         response = client.post("/predict", json=example, headers=auth)
         assert response.status_code == 500
         body = response.json()
