@@ -108,7 +108,7 @@ def test_explanation_proof_is_recorded(trained: Trained) -> None:
     proof = trained.export.metadata.explanation_proof
     assert proof["passed"] and proof["rows"] == 5_000
     assert proof["max_abs_diff"] <= 1e-5 and proof["max_additivity_diff"] <= 1e-5
-    assert "Reasons (serve-time TreeSHAP" in (trained.models_dir / "MODEL_CARD.md").read_text()
+    assert "Reasons (TreeSHAP in the graph" in (trained.models_dir / "MODEL_CARD.md").read_text()
 
 
 def test_onnx_scores_like_the_pipeline(trained: Trained) -> None:
