@@ -177,7 +177,10 @@ class Scoring:
         scored = rejects = None
         count = checked.rows.shape[0]
         if count:
-            probabilities, attributions = runtime.scorer.predict_attributed(checked.rows)
+            if self.reasons:
+                probabilities, attributions = runtime.scorer.predict_attributed(checked.rows)
+            else:  # the graph attributes no row: a batch costs what the scoring trees cost
+                probabilities, attributions = runtime.scorer.predict_proba(checked.rows), None
             predictions = runtime.scorer.decide_many(probabilities)
             metadata = runtime.scorer.metadata
             columns = [] if ids is None else [ids.filter(pa.array(checked.valid)).cast(schemas[SCORED][0].type)]

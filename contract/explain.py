@@ -53,14 +53,22 @@ ARRAY_NAMES = (
 
 @dataclass(frozen=True)
 class Attributions:
-    """TreeSHAP as the served graph computed it in the scoring run (export/shap_graph.py)."""
+    """TreeSHAP as the served graph computed it in the scoring run (export/shap_graph.py), for the
+    m rows it was asked to attribute (the refused ones, or all)."""
 
-    contributions: np.ndarray  # (n, n_features) float32 log-odds
-    top: np.ndarray  # (n, MAX_REASONS) int64: the largest contributions' features, largest first
-    features: np.ndarray  # (n, n_features) float32: the values the trees compared
+    rows: np.ndarray  # (m,) int64: those rows' indices in the scored batch, ascending
+    contributions: np.ndarray  # (m, n_features) float32 log-odds
+    top: np.ndarray  # (m, MAX_REASONS) int64: the largest contributions' features, largest first
+    features: np.ndarray  # (m, n_features) float32: the values the trees compared
 
-    def take(self, rows: np.ndarray) -> Attributions:
-        return Attributions(self.contributions[rows], self.top[rows], self.features[rows])
+    def of(self, wanted: np.ndarray) -> Attributions:
+        """The attributions of the batch rows `wanted` (ascending indices), renumbered 0..len-1."""
+        if np.array_equal(self.rows, wanted):  # the refused rows, as the graph selected them
+            return Attributions(np.arange(len(wanted)), self.contributions, self.top, self.features)
+        at = np.searchsorted(self.rows, wanted)
+        if len(self.rows) == 0 or at.max(initial=0) >= len(self.rows) or not np.array_equal(self.rows[at], wanted):
+            raise ValueError("the graph did not attribute every row asked for")
+        return Attributions(np.arange(len(wanted)), self.contributions[at], self.top[at], self.features[at])
 
 
 class ExplainerUnavailable(RuntimeError):
@@ -248,6 +256,7 @@ class Explainer:
         """(contributions, `reasons`) of the rows: read from the graph's `attributions` when the
         artifact computes them, else explained here (artifacts exported before the graph did)."""
         if attributions is not None:
+            attributions = attributions.of(np.arange(len(rows)))
             top = attributions.top[:, :k]
             return attributions.contributions, self._reasons(attributions.features, attributions.contributions, k, top)
         features = self.model_features(rows)
@@ -268,7 +277,7 @@ class Explainer:
         if refused.size == len(predictions):  # all refused (a single refusal): no row copy
             return list(self.explain_reasons(rows, k, attributions)[1])
         reasons: list[list[dict[str, Any]] | None] = [None] * len(predictions)
-        some = None if attributions is None else attributions.take(refused)
+        some = None if attributions is None else attributions.of(refused)
         for i, given in zip(refused.tolist(), self.explain_reasons(rows[refused], k, some)[1], strict=True):
             reasons[i] = given
         return reasons

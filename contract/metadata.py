@@ -17,7 +17,11 @@ PROBABILITY_OUTPUT = "probabilities"
 CONTRIBUTIONS_OUTPUT = "contributions"
 TOP_FEATURES_OUTPUT = "top_features"
 MODEL_FEATURES_OUTPUT = "model_features"
-ATTRIBUTION_OUTPUTS = (CONTRIBUTIONS_OUTPUT, TOP_FEATURES_OUTPUT, MODEL_FEATURES_OUTPUT)
+ATTRIBUTED_ROWS_OUTPUT = "attributed_rows"
+ATTRIBUTION_OUTPUTS = (ATTRIBUTED_ROWS_OUTPUT, CONTRIBUTIONS_OUTPUT, TOP_FEATURES_OUTPUT, MODEL_FEATURES_OUTPUT)
+ATTRIBUTION_THRESHOLD_INPUT = "attribution_threshold"
+"""Optional float64 scalar input (an initializer, default: the model's threshold): the graph
+attributes the rows whose probability of default is at least this (a refusal's), and only them."""
 ARTIFACT_SHA256_KEY = "artifact_sha256"
 """SHA-256 of the serialised artifact before this one key was added: its identity (docs/CONTRACTS.md)."""
 

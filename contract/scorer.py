@@ -15,7 +15,14 @@ import onnxruntime as ort
 
 from contract.encoding import RowEncoder
 from contract.explain import Attributions
-from contract.metadata import ATTRIBUTION_OUTPUTS, INPUT_NAME, PROBABILITY_OUTPUT, MetadataError, ModelMetadata
+from contract.metadata import (
+    ATTRIBUTION_OUTPUTS,
+    ATTRIBUTION_THRESHOLD_INPUT,
+    INPUT_NAME,
+    PROBABILITY_OUTPUT,
+    MetadataError,
+    ModelMetadata,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +45,11 @@ class Scorer:
         self._outputs = [PROBABILITY_OUTPUT]  # bound once: only the probabilities are fetched
         self._attributed_outputs = [PROBABILITY_OUTPUT, *ATTRIBUTION_OUTPUTS]
         self.attributes = False  # the graph computes TreeSHAP in the scoring run (export/shap_graph.py)
+        # `attribution_threshold` fed to such a graph: above any probability (none attributed), the
+        # decision threshold (the refused rows: set at load) or below any (every row).
+        self._attribute_none: dict[str, np.ndarray] = {}
+        self._attribute_refused: dict[str, np.ndarray] = {}
+        self._attribute_every: dict[str, np.ndarray] = {}
 
     def __repr__(self) -> str:
         return f"Scorer(path={str(self.path)!r}, ready={self.ready})"
@@ -94,7 +106,13 @@ class Scorer:
         if not 0.0 <= probability <= 1.0 or math.isnan(probability):
             raise ModelLoadError(f"{self.path} gives a probability outside [0, 1] for its own example")
         self._session, self._metadata, self._encoder = session, metadata, encoder
-        self.attributes = set(ATTRIBUTION_OUTPUTS) <= {o.name for o in session.get_outputs()}
+        self.attributes = set(ATTRIBUTION_OUTPUTS) <= {o.name for o in session.get_outputs()} and any(
+            i.name == ATTRIBUTION_THRESHOLD_INPUT for i in session.get_overridable_initializers()
+        )
+        if self.attributes:
+            self._attribute_none = {ATTRIBUTION_THRESHOLD_INPUT: np.array(np.inf)}
+            self._attribute_refused = {ATTRIBUTION_THRESHOLD_INPUT: np.array(metadata.threshold, np.float64)}
+            self._attribute_every = {ATTRIBUTION_THRESHOLD_INPUT: np.array(-np.inf)}
         logger.debug("loaded %s", self.path)
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
@@ -102,22 +120,24 @@ class Scorer:
         session = self._session
         if session is None:
             raise RuntimeError("the model is not loaded")
-        return session.run(self._outputs, {INPUT_NAME: rows}, self._run_options)[0][:, 1]
+        # A graph that attributes is told to attribute no row: ORT runs every node, fetched or not.
+        feeds = {INPUT_NAME: rows, **self._attribute_none}
+        return session.run(self._outputs, feeds, self._run_options)[0][:, 1]
 
-    def predict_attributed(self, rows: np.ndarray) -> tuple[np.ndarray, Attributions | None]:
-        """`predict_proba` and, when the graph computes them, the rows' TreeSHAP attributions, in one run.
-
-        ORT runs every node whatever outputs are asked for (measured: the attribution nodes cost
-        the same when only the probabilities are fetched), so fetching them all costs nothing more."""
+    def predict_attributed(self, rows: np.ndarray, every: bool = False) -> tuple[np.ndarray, Attributions | None]:
+        """`predict_proba` and, when the graph computes them, TreeSHAP attributions, in one run:
+        of the refused rows (probability >= the threshold, the decision's own comparison), or of
+        every row when `every`. Older artifacts give None (the explainer then computes them)."""
         session = self._session
         if session is None:
             raise RuntimeError("the model is not loaded")
         if not self.attributes:
             return self.predict_proba(rows), None
-        probabilities, contributions, top, features = session.run(
-            self._attributed_outputs, {INPUT_NAME: rows}, self._run_options
+        feeds = {INPUT_NAME: rows, **(self._attribute_every if every else self._attribute_refused)}
+        probabilities, attributed, contributions, top, features = session.run(
+            self._attributed_outputs, feeds, self._run_options
         )
-        return probabilities[:, 1], Attributions(contributions, top, features)
+        return probabilities[:, 1], Attributions(attributed, contributions, top, features)
 
     def decide(self, probabilities: list[float]) -> list[int]:
         """Decisions at the business threshold: 1 = refused, 0 = accepted."""

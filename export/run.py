@@ -149,12 +149,12 @@ def export_model(
     lgbm = pipeline.named_steps["model"]
     payload = explainer_payload(lgbm, engineering, typical)
     explainer = Explainer(payload, spec)
-    add_attributions(model, explainer)  # the reasons' TreeSHAP runs in the scoring run itself
+    add_attributions(model, explainer, threshold)  # the reasons' TreeSHAP runs in the scoring run itself
     session = ort.InferenceSession(
         model.SerializeToString(), latency_session_options(), providers=["CPUExecutionProvider"]
     )
     rows = RowEncoder(spec).encode_many(parity_records)
-    explanation = prove(session, explainer.base_value, lgbm, rows, features)
+    explanation = prove(session, explainer.base_value, lgbm, rows, features, threshold)
     logger.info(explanation.describe())
     if not explanation.passed:
         raise ExplanationError(f"ONNX export refused, nothing written: {explanation.describe()}")

@@ -187,7 +187,10 @@ class ScoringService:
         application_ids = [applicant.pop(APPLICATION_ID, None) for applicant in applicants]
         rows = self.scorer.encoder.encode_many(applicants)
         model_started = time.perf_counter()
-        scored, attributions = self.scorer.predict_attributed(rows)
+        if self.explainer is None:  # no reasons to give: the graph attributes no row
+            scored, attributions = self.scorer.predict_proba(rows), None
+        else:
+            scored, attributions = self.scorer.predict_attributed(rows, every=explain)
         probabilities: list[float] = scored.tolist()
         model_latency = time.perf_counter() - model_started
         predictions = self.scorer.decide(probabilities)

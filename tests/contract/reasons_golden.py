@@ -35,10 +35,13 @@ def outputs(scorer: Scorer, explainer: Explainer, applicants: list[dict[str, Any
     """Everything the explainer gives these applicants: what the answers and records carry (from the
     graph's attributions, as the service and the batch job read them, when the artifact has them)."""
     rows = scorer.encoder.encode_many(applicants)
-    probabilities, attributions = scorer.predict_attributed(rows)
+    probabilities, attributions = scorer.predict_attributed(rows, every=True)  # as `?explain=true` asks
+    _, refused = scorer.predict_attributed(rows)  # as a plain `/predict` and `--reasons` ask
+    predictions = [int(p >= scorer.threshold) for p in probabilities.tolist()]
     contributions = explainer.explain_reasons(rows, 1, attributions)[0]
     return {
-        "predictions": [int(p >= scorer.threshold) for p in probabilities.tolist()],
+        "predictions": predictions,
+        "refusal_reasons_k4": explainer.refusal_reasons(rows, predictions, 4, refused),
         **{f"explain_reasons_k{k}": explainer.explain_reasons(rows, k, attributions)[1] for k in K_VALUES},
         "reasons_k4": explainer.reasons(rows, contributions, 4),
         "attributions": [explainer.attribution(row) for row in contributions],

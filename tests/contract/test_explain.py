@@ -19,6 +19,7 @@ import pytest
 import export.run as export_run
 from contract.encoding import RowEncoder
 from contract.explain import Explainer, ExplainerUnavailable, _largest, pack_arrays, unpack_arrays
+from contract.metadata import ATTRIBUTED_ROWS_OUTPUT, ATTRIBUTION_THRESHOLD_INPUT
 from contract.scorer import Scorer
 from export.explanation import ExplanationError, log_odds
 from export.parity import records
@@ -100,8 +101,9 @@ def test_the_graph_computes_the_explainers_attributions_in_the_scoring_run(
     model features are the explainer's; and it gives the reasons the NumPy path gives."""
     _, rows = unseen
     assert scorer.attributes
-    probabilities, attributions = scorer.predict_attributed(rows)
+    probabilities, attributions = scorer.predict_attributed(rows, every=True)
     assert attributions is not None
+    assert np.array_equal(attributions.rows, np.arange(len(rows)))
     assert np.array_equal(probabilities, scorer.predict_proba(rows))
     _, contributions = explainer.explain(rows)
     assert attributions.contributions.dtype == np.float32
@@ -109,7 +111,12 @@ def test_the_graph_computes_the_explainers_attributions_in_the_scoring_run(
     assert np.array_equal(attributions.top, _largest(attributions.contributions.astype(np.float64), 10))
     assert np.array_equal(attributions.features, explainer.model_features(rows), equal_nan=True)
     predictions = (probabilities >= scorer.threshold).astype(int)
-    from_graph = explainer.refusal_reasons(rows, predictions, 4, attributions)
+    _, as_served = scorer.predict_attributed(rows)  # the refused rows only, as the API and the job ask
+    assert as_served is not None
+    assert np.array_equal(as_served.rows, np.flatnonzero(predictions == 1))
+    assert np.array_equal(as_served.contributions, attributions.contributions[as_served.rows])
+    from_graph = explainer.refusal_reasons(rows, predictions, 4, as_served)
+    assert from_graph == explainer.refusal_reasons(rows, predictions, 4, attributions)
     from_numpy = explainer.refusal_reasons(rows, predictions, 4)
     assert sum(r is not None for r in from_graph) > 100
     for graph_reasons, numpy_reasons in zip(from_graph, from_numpy, strict=True):
@@ -120,6 +127,29 @@ def test_the_graph_computes_the_explainers_attributions_in_the_scoring_run(
         strip = [{**r, "contribution": None} for r in graph_reasons]
         assert strip == [{**r, "contribution": None} for r in numpy_reasons]
         assert np.allclose([r["contribution"] for r in graph_reasons], [r["contribution"] for r in numpy_reasons])
+
+
+def test_the_graph_attributes_the_rows_it_is_asked_for_and_no_others(scorer: Scorer, unseen) -> None:
+    """Scoring alone attributes nothing; rows at the threshold exactly are refused, hence attributed;
+    asking reasons of a row the graph did not attribute is an error, not a silent wrong answer."""
+    _, rows = unseen
+    probabilities = scorer.predict_proba(rows)
+    session = scorer._session
+    assert session is not None
+    feeds = {"input": rows, **scorer._attribute_none}
+    (none,) = session.run([ATTRIBUTED_ROWS_OUTPUT], feeds)
+    assert none.shape == (0,)
+    at = float(probabilities[7])  # the threshold equal to a row's probability: that row is refused
+    (selected,) = session.run(
+        [ATTRIBUTED_ROWS_OUTPUT], {"input": rows, ATTRIBUTION_THRESHOLD_INPUT: np.array(at, np.float64)}
+    )
+    assert 7 in selected
+    assert np.array_equal(selected, np.flatnonzero(probabilities.astype(np.float64) >= at))
+    _, attributions = scorer.predict_attributed(rows)
+    assert attributions is not None
+    accepted = np.flatnonzero(probabilities < scorer.threshold)
+    with pytest.raises(ValueError, match="did not attribute"):
+        attributions.of(accepted[:3])
 
 
 def test_an_artifact_without_the_attribution_outputs_still_gives_reasons(
@@ -289,8 +319,8 @@ def test_export_refuses_a_tampered_attribution_graph_and_writes_nothing(
     of the graph's TreeSHAP node is not."""
     real_add = export_run.add_attributions
 
-    def tampered(model, explainer):  # type: ignore[no-untyped-def]
-        real_add(model, explainer)
+    def tampered(model, explainer, threshold):  # type: ignore[no-untyped-def]
+        real_add(model, explainer, threshold)
         (node,) = [n for n in model.graph.node if n.name == "treeshap"]
         attrs = {a.name: a for a in node.attribute}
         if tamper == "leaf weight":
@@ -343,6 +373,21 @@ def test_the_not_employed_placeholder_reads_as_such(scorer: Scorer, explainer: E
             assert r["value"] == 365243
     texts = {r["text"] for row in explainer.reasons(rows, contributions, 10) for r in row}
     assert not any("not provided" in t and "job" in t for t in texts)
+
+
+def test_export_refuses_a_graph_attributing_other_rows_than_the_refused_and_writes_nothing(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The graph's own row selection is proven too: a default threshold off the decision's would
+    leave some refusals without reasons (or explain accepted applicants) as served."""
+    real_add = export_run.add_attributions
+    monkeypatch.setattr(
+        export_run, "add_attributions", lambda model, explainer, threshold: real_add(model, explainer, threshold * 1.05)
+    )
+    out = tmp_path / "models"
+    with pytest.raises(ExplanationError, match=r"refused, nothing written.* [1-9][\d,]* rows attributed otherwise"):
+        export_run.export_model(MODEL_URI, out, parity_rows=3_000, tracking_uri=trained.tracking_uri)
+    assert not out.exists() or not any(out.iterdir())
 
 
 def test_reasons_and_attributions_stay_byte_identical(model_path: Path) -> None:

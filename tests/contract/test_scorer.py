@@ -137,6 +137,7 @@ def _rename_input(model: onnx.ModelProto) -> None:
 def _rename_output(model: onnx.ModelProto) -> None:
     for node in model.graph.node:
         node.output[:] = ["renamed_probabilities" if name == PROBABILITY_OUTPUT else name for name in node.output]
+        node.input[:] = ["renamed_probabilities" if name == PROBABILITY_OUTPUT else name for name in node.input]
     for output in model.graph.output:
         if output.name == PROBABILITY_OUTPUT:
             output.name = "renamed_probabilities"

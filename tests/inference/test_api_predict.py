@@ -78,9 +78,9 @@ def test_batch_scores_in_one_model_call_and_keeps_order(
     calls: list[int] = []
     original = scorer.predict_attributed
 
-    def counted(rows: np.ndarray) -> tuple[np.ndarray, Attributions | None]:
+    def counted(rows: np.ndarray, every: bool = False) -> tuple[np.ndarray, Attributions | None]:
         calls.append(len(rows))
-        return original(rows)
+        return original(rows, every)
 
     monkeypatch.setattr(scorer, "predict_attributed", counted)
     applicants = [{**example, "EXT_SOURCE_2": round(0.05 + 0.1 * i, 2)} for i in range(8)]
