@@ -22,6 +22,7 @@ from contract.metadata import (
     PROBABILITY_OUTPUT,
     MetadataError,
     ModelMetadata,
+    attribution_bound,
 )
 
 logger = logging.getLogger(__name__)
@@ -110,9 +111,9 @@ class Scorer:
             i.name == ATTRIBUTION_THRESHOLD_INPUT for i in session.get_overridable_initializers()
         )
         if self.attributes:
-            self._attribute_none = {ATTRIBUTION_THRESHOLD_INPUT: np.array(np.inf)}
-            self._attribute_refused = {ATTRIBUTION_THRESHOLD_INPUT: np.array(metadata.threshold, np.float64)}
-            self._attribute_every = {ATTRIBUTION_THRESHOLD_INPUT: np.array(-np.inf)}
+            self._attribute_none = {ATTRIBUTION_THRESHOLD_INPUT: np.array(np.inf, np.float32)}
+            self._attribute_refused = {ATTRIBUTION_THRESHOLD_INPUT: attribution_bound(metadata.threshold)}
+            self._attribute_every = {ATTRIBUTION_THRESHOLD_INPUT: np.array(-np.inf, np.float32)}
         logger.debug("loaded %s", self.path)
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
@@ -137,7 +138,7 @@ class Scorer:
         probabilities, attributed, contributions, top, features = session.run(
             self._attributed_outputs, feeds, self._run_options
         )
-        return probabilities[:, 1], Attributions(attributed, contributions, top, features)
+        return probabilities[:, 1], Attributions(attributed[0], contributions, top, features)
 
     def decide(self, probabilities: list[float]) -> list[int]:
         """Decisions at the business threshold: 1 = refused, 0 = accepted."""

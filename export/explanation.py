@@ -79,13 +79,13 @@ def prove(
     same rows (every row attributed), and the rows it attributes as served vs those `threshold` refuses."""
     max_diff = total_diff = max_additivity = 0.0
     n_features = mismatches = 0
-    every = {ATTRIBUTION_THRESHOLD_INPUT: np.array(-np.inf)}
+    every = {ATTRIBUTION_THRESHOLD_INPUT: np.array(-np.inf, np.float32)}
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
         probabilities, attributed, graph_contributions = session.run(
             [PROBABILITY_OUTPUT, ATTRIBUTED_ROWS_OUTPUT, CONTRIBUTIONS_OUTPUT], {INPUT_NAME: chunk, **every}
         )
-        if not np.array_equal(attributed, np.arange(len(chunk))):
+        if not np.array_equal(attributed[0], np.arange(len(chunk))):
             raise ExplanationError("the graph does not attribute every row when asked to")
         contributions = graph_contributions.astype(np.float64)
         n_features = contributions.shape[1]
@@ -98,7 +98,7 @@ def prove(
         max_additivity = max(max_additivity, float(np.abs(base_value + contributions.sum(axis=1) - served).max()))
         (as_served,) = session.run([ATTRIBUTED_ROWS_OUTPUT], {INPUT_NAME: chunk})
         refused = np.flatnonzero(probabilities[:, 1].astype(np.float64) >= threshold)
-        mismatches += len(np.setxor1d(as_served, refused))
+        mismatches += len(np.setxor1d(as_served[0], refused))
     return ExplanationReport(
         rows=len(rows),
         max_abs_diff=max_diff,

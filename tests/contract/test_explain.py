@@ -138,13 +138,11 @@ def test_the_graph_attributes_the_rows_it_is_asked_for_and_no_others(scorer: Sco
     assert session is not None
     feeds = {"input": rows, **scorer._attribute_none}
     (none,) = session.run([ATTRIBUTED_ROWS_OUTPUT], feeds)
-    assert none.shape == (0,)
-    at = float(probabilities[7])  # the threshold equal to a row's probability: that row is refused
-    (selected,) = session.run(
-        [ATTRIBUTED_ROWS_OUTPUT], {"input": rows, ATTRIBUTION_THRESHOLD_INPUT: np.array(at, np.float64)}
-    )
-    assert 7 in selected
-    assert np.array_equal(selected, np.flatnonzero(probabilities.astype(np.float64) >= at))
+    assert none.shape == (1, 0)
+    at = probabilities[7]  # the threshold equal to a row's probability: that row is refused
+    (selected,) = session.run([ATTRIBUTED_ROWS_OUTPUT], {"input": rows, ATTRIBUTION_THRESHOLD_INPUT: np.array(at)})
+    assert 7 in selected[0]
+    assert np.array_equal(selected[0], np.flatnonzero(probabilities >= at))
     _, attributions = scorer.predict_attributed(rows)
     assert attributions is not None
     accepted = np.flatnonzero(probabilities < scorer.threshold)

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import pytest
 
-from contract.metadata import INPUT_NAME, PROBABILITY_OUTPUT, ModelMetadata
+from contract.metadata import INPUT_NAME, PROBABILITY_OUTPUT, ModelMetadata, attribution_bound
 from contract.scorer import ModelLoadError, Scorer
 from contract.spec import FeatureSpec
 
@@ -185,3 +185,21 @@ def test_unreadable_artifact_is_refused(model_path: Path, tmp_path: Path, conten
 def test_missing_artifact_is_refused(tmp_path: Path, make_path: Callable[[Path], Path]) -> None:
     with pytest.raises(ModelLoadError, match="does not exist or is not a file"):
         Scorer(make_path(tmp_path)).load()
+
+
+@pytest.mark.parametrize("threshold", [0.0919034704243819, 0.5, 1 / 3, float(np.float32(0.25)), 1e-9])
+def test_the_attribution_bound_in_float32_refuses_exactly_what_the_threshold_does(threshold: float) -> None:
+    """The graph selects the rows to explain in float32: for every float32 probability around the
+    threshold, `p >= bound` must be the decision's float64 `p >= threshold`."""
+    bound = attribution_bound(threshold)
+    assert bound.dtype == np.float32 and bound.shape == ()
+    centre = np.float32(threshold)
+    around = [centre]
+    for direction in (np.float32(np.inf), np.float32(-np.inf)):
+        value = centre
+        for _ in range(4):
+            value = np.nextafter(value, direction)
+            around.append(value)
+    probabilities = np.array(around, np.float32)
+    assert np.array_equal(probabilities >= bound, probabilities.astype(np.float64) >= threshold)
+    assert (probabilities >= bound).any() and not (probabilities >= bound).all()
