@@ -66,9 +66,17 @@ class Attributions:
         if np.array_equal(self.rows, wanted):  # the refused rows, as the graph selected them
             return Attributions(np.arange(len(wanted)), self.contributions, self.top, self.features)
         at = np.searchsorted(self.rows, wanted)
-        if len(self.rows) == 0 or at.max(initial=0) >= len(self.rows) or not np.array_equal(self.rows[at], wanted):
+        if not (at < len(self.rows)).all() or not np.array_equal(self.rows[at], wanted):
             raise ValueError("the graph did not attribute every row asked for")
         return Attributions(np.arange(len(wanted)), self.contributions[at], self.top[at], self.features[at])
+
+
+def attribution_bound(threshold: float) -> np.ndarray:
+    """The smallest float32 >= `threshold` (the graph's default `attribution_threshold`): for a
+    float32 probability p, `p >= bound` in float32 is exactly the decision's `p >= threshold` in
+    float64, as no float32 lies between the two."""
+    below = float32_at_most(np.asarray(threshold, np.float64))
+    return np.asarray(below if float(below) == threshold else np.nextafter(below, np.float32(np.inf)), np.float32)
 
 
 class ExplainerUnavailable(RuntimeError):
@@ -156,7 +164,7 @@ class Explainer:
         # negated (NaN: 0 again), and each tree's table is re-indexed to read those bits flipped.
         # Both become one float32 comparison `sign * x <= bound`, exact for every float32 x:
         # x <= t  <=>  x <= (largest float32 <= t);  x > t  <=>  -x <= -(smallest float32 > t).
-        below = _float32_at_most(threshold)
+        below = float32_at_most(threshold)
         self._node_sign = np.where(nan_left, np.float32(-1), np.float32(1)).ravel()
         bound = np.where(nan_left, -np.nextafter(below, np.float32(np.inf)), below)
         # Every other bit reads the not-employed flag, always 0 or 1: against +inf it is always
@@ -256,7 +264,8 @@ class Explainer:
         """(contributions, `reasons`) of the rows: read from the graph's `attributions` when the
         artifact computes them, else explained here (artifacts exported before the graph did)."""
         if attributions is not None:
-            attributions = attributions.of(np.arange(len(rows)))
+            if len(attributions.rows) != len(rows):  # ascending indices of these rows: all of them or not
+                raise ValueError("the graph did not attribute every row asked for")
             top = attributions.top[:, :k]
             return attributions.contributions, self._reasons(attributions.features, attributions.contributions, k, top)
         features = self.model_features(rows)
@@ -321,7 +330,7 @@ def _largest(values: np.ndarray, k: int) -> np.ndarray:
     return top
 
 
-def _float32_at_most(values: np.ndarray) -> np.ndarray:
+def float32_at_most(values: np.ndarray) -> np.ndarray:
     """The largest float32 <= each float64 value (beyond float32's range: its largest finite)."""
     with np.errstate(over="ignore"):
         nearest = values.astype(np.float32)

@@ -9,8 +9,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from contract.spec import FeatureSpec
 
 INPUT_NAME = "input"
@@ -22,18 +20,8 @@ MODEL_FEATURES_OUTPUT = "model_features"
 ATTRIBUTED_ROWS_OUTPUT = "attributed_rows"
 ATTRIBUTION_OUTPUTS = (ATTRIBUTED_ROWS_OUTPUT, CONTRIBUTIONS_OUTPUT, TOP_FEATURES_OUTPUT, MODEL_FEATURES_OUTPUT)
 ATTRIBUTION_THRESHOLD_INPUT = "attribution_threshold"
-"""Optional float32 scalar input (an initializer, default: `attribution_bound(threshold)`): the graph
-attributes the rows whose probability of default is at least this (a refusal's), and only them."""
-
-
-def attribution_bound(threshold: float) -> np.ndarray:
-    """The smallest float32 >= `threshold`: for a float32 probability p, `p >= bound` in float32 is
-    exactly the decision's `p >= threshold` in float64 (no float32 lies between the two)."""
-    bound = np.float32(threshold)
-    if float(bound) < threshold:
-        bound = np.nextafter(bound, np.float32(np.inf))
-    return np.array(bound, np.float32)
-
+"""Optional float32 scalar input (an initializer, default: `contract.explain.attribution_bound` of the
+threshold): the graph attributes the rows whose probability of default is at least this (a refusal's), and only them."""
 
 ARTIFACT_SHA256_KEY = "artifact_sha256"
 """SHA-256 of the serialised artifact before this one key was added: its identity (docs/CONTRACTS.md)."""

@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 from contract.encoding import RowEncoder
-from contract.explain import Attributions
+from contract.explain import Attributions, attribution_bound
 from contract.metadata import (
     ATTRIBUTION_OUTPUTS,
     ATTRIBUTION_THRESHOLD_INPUT,
@@ -22,7 +22,6 @@ from contract.metadata import (
     PROBABILITY_OUTPUT,
     MetadataError,
     ModelMetadata,
-    attribution_bound,
 )
 
 logger = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ from skl2onnx.common.data_types import FloatTensorType
 from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
 from sklearn.pipeline import Pipeline
 
+from contract.explain import float32_at_most
 from contract.features import DAYS_EMPLOYED_ANOMALY
 from contract.metadata import INPUT_NAME, PROBABILITY_OUTPUT
 from training.pipeline import FeatureEngineer, SpecEncoder
@@ -85,10 +86,7 @@ def float32_threshold(threshold: float) -> float:
     send a row equal to it down the wrong branch. For a float32 input x,
     x <= t  <=>  x <= float32_threshold(t), so rounding down keeps every decision.
     """
-    rounded = np.float32(threshold)
-    if float(rounded) > threshold:
-        rounded = np.nextafter(rounded, np.float32(-np.inf))
-    return float(rounded)
+    return float(float32_at_most(np.asarray(threshold, np.float64)))
 
 
 def _round_thresholds_down(node: dict) -> None:

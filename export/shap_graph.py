@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from contract.explain import MAX_REASONS, Explainer
+from contract.explain import MAX_REASONS, Explainer, attribution_bound
 from contract.metadata import (
     ATTRIBUTED_ROWS_OUTPUT,
     ATTRIBUTION_OUTPUTS,
@@ -33,7 +33,6 @@ from contract.metadata import (
     MODEL_FEATURES_OUTPUT,
     PROBABILITY_OUTPUT,
     TOP_FEATURES_OUTPUT,
-    attribution_bound,
 )
 
 

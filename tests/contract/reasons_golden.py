@@ -37,7 +37,7 @@ def outputs(scorer: Scorer, explainer: Explainer, applicants: list[dict[str, Any
     rows = scorer.encoder.encode_many(applicants)
     probabilities, attributions = scorer.predict_attributed(rows, every=True)  # as `?explain=true` asks
     _, refused = scorer.predict_attributed(rows)  # as a plain `/predict` and `--reasons` ask
-    predictions = [int(p >= scorer.threshold) for p in probabilities.tolist()]
+    predictions = scorer.decide(probabilities.tolist())
     contributions = explainer.explain_reasons(rows, 1, attributions)[0]
     return {
         "predictions": predictions,

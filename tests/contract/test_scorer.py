@@ -10,7 +10,8 @@ import numpy as np
 import onnx
 import pytest
 
-from contract.metadata import INPUT_NAME, PROBABILITY_OUTPUT, ModelMetadata, attribution_bound
+from contract.explain import attribution_bound
+from contract.metadata import INPUT_NAME, PROBABILITY_OUTPUT, ModelMetadata
 from contract.scorer import ModelLoadError, Scorer
 from contract.spec import FeatureSpec
 
