@@ -16,9 +16,11 @@
 
 Each path runs in its own child process so its peak memory (RSS of the process and its children:
 the JVM and Spark's Python workers included) is its own; rows/s counts from the moment the path
-has its session (Spark start-up is reported apart). The model: the project's champion if
-`make model` ran here (mlruns/), else `--tracking-uri` of a store holding one, else a quick model
-trained with the project's training code into a temporary MLflow store (benchmarks.models).
+has its session (Spark start-up is reported apart), and again from before the session was asked
+for (`end_to_end_rows_per_s`: what a path does during start-up is not off the clock there).
+The model: the project's champion if `make model` ran here (mlruns/), else `--tracking-uri` of a
+store holding one, else a quick model trained with the project's training code into a temporary
+MLflow store (benchmarks.models).
 Results: benchmarks/results/portfolio.json; the table in benchmarks/RESULTS.md.
 """
 
@@ -209,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         summary["job_over_spark_udf_rows_per_s"] = round(
             results["job"]["rows_per_s"] / results["spark_udf"]["rows_per_s"], 2
         )
+    if "job" in results and "spark_udf" in results:  # session start-up included (see `timings`)
+        summary["job_over_spark_udf_end_to_end_rows_per_s"] = round(
+            results["job"]["end_to_end_rows_per_s"] / results["spark_udf"]["end_to_end_rows_per_s"], 2
+        )
     if "job" in results and "spark_udf" in results and results["spark_udf"]["rows_per_cpu_s"]:
         summary["job_over_spark_udf_rows_per_cpu_s"] = round(
             results["job"]["rows_per_cpu_s"] / results["spark_udf"]["rows_per_cpu_s"], 2
@@ -233,17 +239,12 @@ def child_job(data: Path, artifact: Path, master: str, work: Path) -> dict[str, 
     spark = session_for(config, master, app_name="portfolio-bench-job")  # as `python -m batch score` builds it
     ready = time.perf_counter()
     result = score_portfolio(spark, config, log=logger.info)
-    seconds = time.perf_counter() - ready
+    done = time.perf_counter()
     stop_session(spark, logger.info)  # the first run saves the JVM's class archive (outside the timing)
     counts = result.counts
-    return {
-        "rows": counts.read,
-        "scored": counts.scored,
-        "rejected": counts.rejected,
-        "seconds": round(seconds, 2),
-        "rows_per_s": round(counts.read / seconds),
-        "startup_s": round(ready - started, 2),
-    }
+    return {"rows": counts.read, "scored": counts.scored, "rejected": counts.rejected} | timings(
+        counts.read, started, ready, done
+    )
 
 
 def child_spark_udf(data: Path, tracking_uri: str, master: str, work: Path) -> dict[str, Any]:
@@ -263,15 +264,10 @@ def child_spark_udf(data: Path, tracking_uri: str, master: str, work: Path) -> d
     columns = feature_columns()
     scored = frame.select("SK_ID_CURR", predict(F.struct(*columns))[1].alias("probability"))
     scored.write.mode("overwrite").parquet(str(work / "out"))
-    seconds = time.perf_counter() - ready
+    done = time.perf_counter()
     rows = spark.read.parquet(str(work / "out")).count()
     spark.stop()
-    return {
-        "rows": rows,
-        "seconds": round(seconds, 2),
-        "rows_per_s": round(rows / seconds),
-        "startup_s": round(ready - started, 2),
-    }
+    return {"rows": rows} | timings(rows, started, ready, done)
 
 
 def child_loop(data: Path, artifact: Path, work: Path) -> dict[str, Any]:
@@ -291,14 +287,24 @@ def child_loop(data: Path, artifact: Path, work: Path) -> dict[str, Any]:
     tasks = ScoreSlices(scoring, source.slices, (*spec.names, "SK_ID_CURR"), text_columns(source.schema, spec))
     reports = list(tasks.parts(range(len(source.slices))))
     committed = commit(str(work), str(scoring.staging), reports, scoring.schemas())
-    seconds = time.perf_counter() - ready
+    done = time.perf_counter()
+    return {"rows": source.num_rows, "scored": committed.scored, "rejected": committed.rejected} | timings(
+        source.num_rows, started, ready, done
+    )
+
+
+def timings(rows: int, started: float, ready: float, done: float) -> dict[str, Any]:
+    """Rows/s from the session ready (`rows_per_s`) and from before it was asked for (`end_to_end_rows_per_s`).
+
+    The second counts what a path does while its session starts (the job's warm daemon preloads then),
+    so work moved out of the first clock into start-up shows there, not as a gain.
+    """
     return {
-        "rows": source.num_rows,
-        "scored": committed.scored,
-        "rejected": committed.rejected,
-        "seconds": round(seconds, 2),
-        "rows_per_s": round(source.num_rows / seconds),
+        "seconds": round(done - ready, 2),
+        "rows_per_s": round(rows / (done - ready)),
         "startup_s": round(ready - started, 2),
+        "end_to_end_s": round(done - started, 2),
+        "end_to_end_rows_per_s": round(rows / (done - started)),
     }
 
 

@@ -28,3 +28,5 @@ def test_portfolio_benchmark_runs_the_job_and_the_loop(tmp_path: Path) -> None:
     assert job["peak_rss_mb"] > 0 and loop["rows_per_s"] > 0
     assert len(job["rounds_rows_per_s"]) == len(loop["rounds_rows_per_s"]) == 2  # two interleaved rounds
     assert job["rows_per_s"] in job["rounds_rows_per_s"]
+    # End to end counts the session's start-up as well: never faster than from the session ready.
+    assert job["end_to_end_s"] >= job["seconds"] and job["end_to_end_rows_per_s"] <= job["rows_per_s"]

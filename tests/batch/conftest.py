@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from batch.job import build_session
+from batch.job import build_session, stop_session
 from contract.spec import FeatureSpec
 from training.synthetic import generate
 
@@ -27,7 +27,7 @@ def spark() -> Iterator[Any]:
     except Exception as exc:  # no Java, no pyspark, no port: say so, never skip
         pytest.fail(f"a local SparkSession could not start (needs Java 17 and requirements-batch.txt): {exc}")
     yield session
-    session.stop()
+    stop_session(session)  # and the warm daemon build_session started with it
 
 
 @dataclass(frozen=True)
