@@ -13,7 +13,8 @@ and is not tried again (each try costs the dump). Every later run maps the archi
 cannot use it (another JDK, Spark release or class path) runs silently as without.
 
 Where: `$BATCH_CLASS_ARCHIVE_DIR`, else `$XDG_CACHE_HOME/credit-scoring/jvm` (`~/.cache/...`), one
-file per JDK, Spark release and JVM options; `BATCH_CLASS_ARCHIVE=off` turns it off, and so does a
+file per JDK, Spark installation (the path, size and modification time of every jar, which the JVM
+checks before it maps an archive) and JVM options; `BATCH_CLASS_ARCHIVE=off` turns it off, and so does a
 folder whose path a JVM option cannot carry (a space, `:` or `%`). Deleting the folder is always
 safe (and retries a failed recording).
 """
@@ -78,12 +79,19 @@ def archive_key(java_options: str) -> str | None:
     java = _java()
     if java is None:
         return None
-    jars = Path(_find_spark_home()) / "jars"
-    listing = sorted(f"{p.name}:{p.stat().st_size}" for p in jars.glob("*.jar")) if jars.is_dir() else []
+    jars = Path(_find_spark_home()).resolve() / "jars"
+    # The JVM maps an archive only if every jar on the class path has the path, size and modification
+    # time it had at recording: a reinstalled environment (same release, new files) gets a new key.
+    listing = sorted(_jar_entry(p) for p in jars.glob("*.jar")) if jars.is_dir() else []
     stat = java.stat()
-    digest = hashlib.sha256(f"{java}\0{stat.st_size}\0{int(stat.st_mtime)}\0{pyspark.__version__}\0".encode())
+    digest = hashlib.sha256(f"{java}\0{stat.st_size}\0{int(stat.st_mtime)}\0{pyspark.__version__}\0{jars}\0".encode())
     digest.update("\0".join([java_options, *listing]).encode())
     return digest.hexdigest()[:16]
+
+
+def _jar_entry(jar: Path) -> str:
+    stat = jar.stat()
+    return f"{jar.name}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 @dataclass(frozen=True)

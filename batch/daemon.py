@@ -23,10 +23,6 @@ bundled jemalloc would start its background thread, which is turned off while im
 default allocator here is mimalloc: jemalloc is loaded but unused). Whenever preloading fails or
 leaves a second thread, the process turns into PySpark's own daemon (`os.execv`, same pid and pipes,
 before the JVM has read a byte) and says why on stderr: the job never depends on this module.
-
-When the driver started a warm daemon (`batch.warm_daemon`: the same preloading, done while the JVM
-starts), the process Spark launches hands its pipes to that one instead of preloading, and preloads
-by itself only if the warm one is gone or refuses (it then says why on stderr).
 """
 
 from __future__ import annotations
@@ -127,16 +123,6 @@ def preload(modules: tuple[str, ...] = PRELOADED) -> None:
 
 
 def main() -> None:
-    from batch import warm_daemon
-
-    if sys.argv[1:2] == ["--warm"]:  # the driver's warm daemon (batch.warm_daemon), not Spark's launch
-        sys.exit(warm_daemon.serve(sys.argv[2]))
-    if warm := os.environ.get(warm_daemon.SOCKET_VARIABLE):
-        try:
-            if warm_daemon.claim(warm):
-                return  # the warm daemon served Spark and has ended
-        except Exception as exc:  # refused, or the handshake failed: preload here, as without it
-            print(f"{MODULE}: the warm daemon did not take over ({exc}); preloading here", file=sys.stderr, flush=True)
     try:
         preload()
     except Exception as exc:  # anything at all: PySpark's own daemon is always there to fall back on

@@ -35,7 +35,6 @@ from batch.parts import REJECTS, SCORED, abandon, commit, new_staging
 from batch.progress import StageProgress
 from batch.reasons import DEFAULT_REASONS, MAX_REASONS, ReasonsUnavailable, load_explainer
 from batch.shipping import ZIP_NAME, code_version, package_code
-from batch.warm_daemon import WarmDaemon
 from contract.scorer import ModelLoadError, Scorer
 from contract.spec import FeatureSpec
 
@@ -151,7 +150,7 @@ def build_session(
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
-    archive = warm = None
+    archive = None
     if master is not None:
         builder = builder.master(master)
         if master.startswith("local"):
@@ -163,9 +162,8 @@ def build_session(
                 archive = _class_archive(SCHEDULER_JAVA_OPTIONS)
                 options = SCHEDULER_JAVA_OPTIONS + (f" {archive.java_options()}" if archive else "")
                 builder = builder.config("spark.driver.extraJavaOptions", options)
-            if preload_workers and (conf := preloading_daemon_conf()):
-                warm = _warm_daemon(conf)
-                for key, value in (conf | (warm.conf() if warm else {})).items():
+            if preload_workers:
+                for key, value in preloading_daemon_conf().items():
                     builder = builder.config(key, value)
     builder = (
         builder.appName(app_name)
@@ -175,35 +173,17 @@ def build_session(
         # enough tasks to keep every core busy to the end.
         .config("spark.sql.files.maxPartitionBytes", "32m")
     )
-    try:
-        session = builder.getOrCreate()
-    except BaseException:
-        if warm is not None:
-            warm.close()
-        raise
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     if archive is not None:  # a JVM this call launched (a running one keeps what it had)
         global _archive
         _archive = archive if archive.applies_to(session) else None
-    if warm is not None:
-        _warm_daemons.append(warm)
     return session
 
 
 SCHEDULER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
 _archive: ClassArchive | None = None
 """The class archive of the JVM `build_session` started last, if that JVM maps or records one."""
-_warm_daemons: list[WarmDaemon] = []
-"""The warm daemons `build_session` started, closed by `stop_session`."""
-
-
-def _warm_daemon(conf: dict[str, str]) -> WarmDaemon | None:
-    """A warm daemon preloading while the JVM starts (None under spark-submit or with a JVM running)."""
-    from pyspark import SparkContext
-
-    if SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:
-        return None  # the JVM, and so its daemon's settings, exist already
-    return WarmDaemon.start(root=conf.get("spark.executorEnv.PYTHONPATH"))
 
 
 def _class_archive(java_options: str) -> ClassArchive | None:
@@ -220,8 +200,6 @@ def stop_session(spark: Any, log: Callable[[str], None] = say) -> None:
     global _archive
     archive, _archive = _archive, None
     spark.stop()
-    while _warm_daemons:  # Spark's stop has ended a claimed one; an unclaimed one ends now
-        _warm_daemons.pop().close()
     if archive is not None:
         archive.finish(log)
 

@@ -27,7 +27,7 @@ def spark() -> Iterator[Any]:
     except Exception as exc:  # no Java, no pyspark, no port: say so, never skip
         pytest.fail(f"a local SparkSession could not start (needs Java 17 and requirements-batch.txt): {exc}")
     yield session
-    stop_session(session)  # and the warm daemon build_session started with it
+    stop_session(session)  # as the CLI ends a job
 
 
 @dataclass(frozen=True)

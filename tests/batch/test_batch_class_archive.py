@@ -143,3 +143,22 @@ def test_leftovers_of_a_run_that_is_gone_are_removed(monkeypatch: pytest.MonkeyP
         (tmp_path / name).write_bytes(b"kept")
     class_archive.prepare("")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
+
+
+def test_a_reinstalled_or_moved_spark_gets_a_new_archive(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The JVM refuses an archive whose class path jars changed path, size or modification time,
+    # silently: the key must change with each, or a reinstalled environment would never map one again.
+    home = tmp_path / "spark"
+    (home / "jars").mkdir(parents=True)
+    jar = home / "jars" / "spark-core.jar"
+    jar.write_bytes(b"classes")
+    monkeypatch.setenv("SPARK_HOME", str(home))
+    first = class_archive.archive_key("-XX:TieredStopAtLevel=1")
+    assert first is not None and class_archive.archive_key("-XX:TieredStopAtLevel=1") == first
+    os.utime(jar, ns=(jar.stat().st_atime_ns, jar.stat().st_mtime_ns + 1_000_000_000))  # reinstalled: same bytes
+    touched = class_archive.archive_key("-XX:TieredStopAtLevel=1")
+    assert touched != first
+    moved = tmp_path / "elsewhere"
+    home.rename(moved)
+    monkeypatch.setenv("SPARK_HOME", str(moved))
+    assert class_archive.archive_key("-XX:TieredStopAtLevel=1") not in (first, touched)

@@ -1,6 +1,5 @@
 """The preloading daemon (`batch.daemon`): the job's workers really fork from it, preloaded, with no
-thread before the fork, from the warm daemon the driver started (`batch.warm_daemon`); the job scores
-the same on PySpark's own daemon; each falls back to the next one when it cannot serve."""
+thread before the fork; the job scores the same on PySpark's own daemon; it falls back to that one."""
 
 from __future__ import annotations
 
@@ -19,7 +18,6 @@ import pytest
 
 from batch.daemon import MODULE, PYSPARK_DAEMON, prefer_installed_pyspark
 from batch.job import JobConfig, preloading_daemon_conf, score_portfolio
-from batch.warm_daemon import REFUSED, SOCKET_VARIABLE, SPARK_STARTUP, WarmDaemon, claim
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALLED_PYSPARK = Path(pyspark.__file__).parent  # the tests import it from site-packages
@@ -55,8 +53,7 @@ def _facts(spark: Any) -> list[dict[str, Any]]:
 def test_the_jobs_workers_fork_from_the_preloading_daemon(spark: Any) -> None:
     assert spark.sparkContext.getConf().get("spark.python.daemon.module") == MODULE
     for facts in _facts(spark):
-        # The warm daemon, preloaded while the JVM started, took over from the one Spark launched.
-        assert facts["daemon_command"][1:4] == ["-m", MODULE, "--warm"]
+        assert facts["daemon_command"][1:3] == ["-m", MODULE]
         # Preloaded before the fork: pyarrow and pandas live in the daemon itself ...
         assert facts["daemon_has_arrow"] and facts["daemon_has_pandas"]
         # ... the job's code too, from the source tree (a task would import it from the shipped zip) ...
@@ -162,57 +159,3 @@ def test_the_daemon_is_set_only_where_the_workers_run_this_interpreter(monkeypat
     }
     monkeypatch.setenv("PYSPARK_PYTHON", "/opt/other/python3")
     assert preloading_daemon_conf() == {}
-
-
-# --- the warm daemon (batch.warm_daemon) ------------------------------------------------------------
-
-
-def _launcher_env(warm: WarmDaemon, **extra: str) -> dict[str, str]:
-    """What the executors' environment has when build_session started `warm`."""
-    return _spark_like_env(**(SPARK_STARTUP | {SOCKET_VARIABLE: str(warm.socket_path)} | extra))
-
-
-def test_the_warm_daemon_takes_over_the_daemon_spark_launches() -> None:
-    warm = WarmDaemon.start(root=str(ROOT))
-    try:
-        launcher = _start_daemon(_launcher_env(warm))
-        port, command, stderr = _serve_then_stop(launcher)
-        assert 0 < port < 65536  # announced by the warm process, through the launcher's own stdout
-        assert command[1:3] == ["-m", MODULE] and MODULE not in stderr  # no refusal, no fallback
-        assert launcher.returncode == 0
-        # The launcher's closed stdin ended it as it ends PySpark's own daemon (whose loop exits 1), not refused.
-        assert warm.process.wait(timeout=30) == 1
-        assert not warm.socket_path.exists()  # claimed once: a second launcher finds nobody
-    finally:
-        warm.close()
-    assert not warm.folder.exists()
-
-
-def test_a_launcher_with_another_start_up_preloads_by_itself() -> None:
-    warm = WarmDaemon.start(root=str(ROOT))
-    try:
-        # Another string hash seed than the warm process was started with: its workers would hash apart.
-        launcher = _start_daemon(_launcher_env(warm, PYTHONHASHSEED="7"))
-        port, command, stderr = _serve_then_stop(launcher)
-        assert 0 < port < 65536  # a working daemon for Spark all the same ...
-        assert command[1:3] == ["-m", MODULE]  # ... the launcher itself, preloaded
-        assert (
-            f"{MODULE}: the warm daemon did not take over "
-            "(PYTHONHASHSEED is '7' for Spark's daemon, '0' here); preloading here"
-        ) in stderr
-        assert warm.process.wait(timeout=30) == REFUSED
-    finally:
-        warm.close()
-
-
-def test_an_unclaimed_warm_daemon_ends_when_the_driver_lets_go() -> None:
-    warm = WarmDaemon.start(root=str(ROOT))
-    warm.close()  # the session never started a worker (or failed to start)
-    assert warm.process.returncode == 0  # it exited on its closed stdin: never killed
-    assert not warm.folder.exists()
-
-
-def test_a_launcher_without_a_warm_daemon_goes_on_alone(tmp_path: Path) -> None:
-    assert claim(str(tmp_path / "daemon.sock")) is False
-    port, command, stderr = _serve_then_stop(_start_daemon(_spark_like_env(**{SOCKET_VARIABLE: str(tmp_path / "x")})))
-    assert 0 < port < 65536 and command[1:3] == ["-m", MODULE] and MODULE not in stderr
