@@ -14,8 +14,10 @@ cannot use it (another JDK, Spark release or class path) runs silently as withou
 
 Where: `$BATCH_CLASS_ARCHIVE_DIR`, else `$XDG_CACHE_HOME/credit-scoring/jvm` (`~/.cache/...`), one
 file per JDK, Spark installation (the path, size and modification time of every jar, which the JVM
-checks before it maps an archive) and JVM options; `BATCH_CLASS_ARCHIVE=off` turns it off, and so does a
-folder whose path a JVM option cannot carry (a space, `:` or `%`). Deleting the folder is always
+checks before it maps an archive) and JVM options. Each saved archive has its `.installation`
+beside it (java, jars folder, options): saving a new one removes what the same installation
+saved before its jars changed, which no JVM would map again. `BATCH_CLASS_ARCHIVE=off` turns it
+off, and so does a folder whose path a JVM option cannot carry (a space, `:` or `%`). Deleting the folder is always
 safe (and retries a failed recording).
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -36,6 +39,8 @@ SWITCH = "BATCH_CLASS_ARCHIVE"
 FOLDER = "BATCH_CLASS_ARCHIVE_DIR"
 SUFFIX = ".jsa"
 FAILED = ".failed"
+INSTALLATION = ".installation"
+"""Beside each saved archive: its `installation`, to find the archives that installation left before."""
 EXIT_WAIT_S = 120.0
 """How long `finish` waits for the recording JVM to write the archive and exit."""
 
@@ -71,10 +76,21 @@ def _java() -> Path | None:
     return Path(found).resolve() if found and Path(found).exists() else None
 
 
-def archive_key(java_options: str) -> str | None:
-    """A name for this JDK, Spark release and JVM options (None: no java found, no archive)."""
-    import pyspark
+def installation(java_options: str) -> str | None:
+    """Which java, Spark jars folder and JVM options an archive is for, whatever the files hold now."""
     from pyspark.find_spark_home import _find_spark_home  # the Spark the launcher runs (SPARK_HOME first)
+
+    java = _java()
+    if java is None:
+        return None
+    jars = Path(_find_spark_home()).resolve() / "jars"
+    return json.dumps({"java": str(java), "jars": str(jars), "options": java_options})
+
+
+def archive_key(java_options: str) -> str | None:
+    """A name for this JDK, Spark installation and JVM options (None: no java found, no archive)."""
+    import pyspark
+    from pyspark.find_spark_home import _find_spark_home
 
     java = _java()
     if java is None:
@@ -102,6 +118,8 @@ class ClassArchive:
     recording: bool
     pid: int = field(default_factory=os.getpid)
     """The run's process, which names its partial files."""
+    installation: str = field(default="", compare=False)
+    """`installation()` of the JVM options it is for."""
 
     @property
     def partial(self) -> Path:
@@ -159,12 +177,29 @@ class ClassArchive:
         if code == 0 and _whole(self.partial, self.log):
             os.replace(self.partial, self.path)
             log(f"saved {self.path} ({self.path.stat().st_size / 1e6:.0f} MB); later runs start faster")
+            if self.installation:
+                self.path.with_suffix(INSTALLATION).write_text(self.installation)
+                self._remove_superseded(log)
             return
         self.failed.write_text(f"JVM exit code {code}\n")
         log(
             f"the JVM's class archive was not saved (JVM exit code {code}); not tried again "
             f"until {self.failed} is deleted"
         )
+
+    def _remove_superseded(self, log: Callable[[str], None]) -> None:
+        """The archives this installation saved before its files changed: no JVM can map them any more."""
+        freed = 0
+        for other in self.path.parent.glob(f"*{INSTALLATION}"):
+            if other == self.path.with_suffix(INSTALLATION) or other.read_text() != self.installation:
+                continue
+            stale = other.with_suffix(SUFFIX)
+            with contextlib.suppress(OSError):
+                freed += stale.stat().st_size
+                stale.unlink()
+            other.unlink(missing_ok=True)
+        if freed:
+            log(f"removed this installation's earlier archive(s), {freed / 1e6:.0f} MB (its jars have changed)")
 
 
 def _whole(archive: Path, log: Path) -> bool:
@@ -193,7 +228,7 @@ def prepare(java_options: str) -> ClassArchive | None:
     if not path.is_file() and (path.with_suffix(FAILED).exists() or not os.access(where, os.W_OK)):
         return None  # recording failed before, or could not be saved there: do not pay for it at every run
     _remove_orphans(where)
-    return ClassArchive(path.absolute(), recording=not path.is_file())
+    return ClassArchive(path.absolute(), recording=not path.is_file(), installation=installation(java_options) or "")
 
 
 def _remove_orphans(where: Path) -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from batch import class_archive
-from batch.class_archive import FOLDER, SUFFIX, SWITCH, ClassArchive
+from batch.class_archive import FOLDER, INSTALLATION, SUFFIX, SWITCH, ClassArchive
+from batch.job import SCHEDULER_JAVA_OPTIONS
 from tests.batch.conftest import Portfolio
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +45,15 @@ def test_the_first_job_records_the_archive_and_the_next_one_maps_it(
     portfolio: Portfolio, model_path: Path, tmp_path: Path
 ) -> None:
     archives = tmp_path / "jvm"
+    archives.mkdir()
+    # What this installation saved before its jars were reinstalled (another key), and another
+    # installation's archive: the first is superseded by the new recording, the second stays.
+    superseded = archives / f"{'0' * 16}{SUFFIX}"
+    superseded.write_bytes(b"old classes")
+    superseded.with_suffix(INSTALLATION).write_text(class_archive.installation(SCHEDULER_JAVA_OPTIONS) or "")
+    elsewhere = archives / f"{'1' * 16}{SUFFIX}"
+    elsewhere.write_bytes(b"other classes")
+    elsewhere.with_suffix(INSTALLATION).write_text('{"jars": "/opt/another/spark/jars"}')
     env = {**os.environ, FOLDER: str(archives), "PYTHONPATH": str(ROOT)}
     env.pop(SWITCH, None)
     done = subprocess.run(
@@ -57,9 +67,15 @@ def test_the_first_job_records_the_archive_and_the_next_one_maps_it(
     assert done.returncode == 0, done.stderr[-3000:]
     first, second = json.loads(done.stdout.strip().splitlines()[-1])
     said_first, said_second = done.stderr.split("-- second job done")
-    saved = sorted(archives.iterdir())
+    assert not superseded.exists() and not superseded.with_suffix(INSTALLATION).exists()
+    assert "removed this installation's earlier archive(s)" in said_first
+    assert elsewhere.exists() and elsewhere.with_suffix(INSTALLATION).exists()
+    elsewhere.unlink()
+    elsewhere.with_suffix(INSTALLATION).unlink()
+    saved = sorted(path for path in archives.iterdir() if path.suffix != INSTALLATION)
     assert [p.suffix for p in saved] == [SUFFIX], saved  # the archive alone: no partial file, no log left
     assert saved[0].stat().st_size > 10_000_000
+    assert saved[0].with_suffix(INSTALLATION).read_text() == class_archive.installation(SCHEDULER_JAVA_OPTIONS)
     # The first job's JVM records it (the JDK's own archive is the only one it maps) and saves it ...
     assert SAVING in said_first and f"saved {saved[0]}" in said_first
     assert not [file for file in first["mapped"] if file.startswith(str(archives))]
