@@ -17,8 +17,8 @@ file per JDK, Spark installation (the path, size and modification time of every 
 checks before it maps an archive) and JVM options. Each saved archive has its `.installation`
 beside it (java, jars folder, options): saving a new one removes what the same installation
 saved before its jars changed, which no JVM would map again. `BATCH_CLASS_ARCHIVE=off` turns it
-off, and so does a folder whose path a JVM option cannot carry (a space, `:` or `%`). Deleting the folder is always
-safe (and retries a failed recording).
+off, and so does a folder whose path a JVM option cannot carry (a space, `:` or `%`). Deleting the
+folder is always safe (and retries a failed recording).
 """
 
 from __future__ import annotations
@@ -76,26 +76,29 @@ def _java() -> Path | None:
     return Path(found).resolve() if found and Path(found).exists() else None
 
 
-def installation(java_options: str) -> str | None:
-    """Which java, Spark jars folder and JVM options an archive is for, whatever the files hold now."""
-    from pyspark.find_spark_home import _find_spark_home  # the Spark the launcher runs (SPARK_HOME first)
+def _launcher_files() -> tuple[Path, Path] | None:
+    """The java and the Spark jars folder the launcher runs (None: no java found)."""
+    from pyspark.find_spark_home import _find_spark_home  # SPARK_HOME first, else the installed package
 
     java = _java()
-    if java is None:
+    return None if java is None else (java, Path(_find_spark_home()).resolve() / "jars")
+
+
+def installation(java_options: str) -> str | None:
+    """Which java, Spark jars folder and JVM options an archive is for, whatever the files hold now."""
+    if (found := _launcher_files()) is None:
         return None
-    jars = Path(_find_spark_home()).resolve() / "jars"
+    java, jars = found
     return json.dumps({"java": str(java), "jars": str(jars), "options": java_options})
 
 
 def archive_key(java_options: str) -> str | None:
     """A name for this JDK, Spark installation and JVM options (None: no java found, no archive)."""
     import pyspark
-    from pyspark.find_spark_home import _find_spark_home
 
-    java = _java()
-    if java is None:
+    if (found := _launcher_files()) is None:
         return None
-    jars = Path(_find_spark_home()).resolve() / "jars"
+    java, jars = found
     # The JVM maps an archive only if every jar on the class path has the path, size and modification
     # time it had at recording: a reinstalled environment (same release, new files) gets a new key.
     listing = sorted(_jar_entry(p) for p in jars.glob("*.jar")) if jars.is_dir() else []
