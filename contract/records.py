@@ -24,9 +24,9 @@ class Shadow(Protocol):
     def predictions(self) -> Sequence[int]: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass sets each of its 19 fields through object.__setattr__
 class Decision:
-    """What one request to a scoring endpoint leaves for the decision record."""
+    """What one request to a scoring endpoint leaves for the decision record (built once, never changed)."""
 
     ts: float
     """Arrival time, seconds since the epoch."""
@@ -56,60 +56,65 @@ class Decision:
     """Each scored applicant's reasons as the answer gave them (None: it was given none)."""
 
     def records(self) -> Iterator[dict[str, Any]]:
-        """The entry's JSON records: one per scored or refused applicant, or one for a rejected call."""
-        common = {
-            "ts": datetime.fromtimestamp(self.ts, UTC).isoformat(),
-            "request_id": self.request_id,
-            "endpoint": self.endpoint,
-            "status": self.status,
-            "latency_ms": round(self.latency_s * 1000, 3),
-        }
-        if self.error is None and (self.inputs or self.refused_items):
-            model_latency_ms = round((self.model_latency_s or 0.0) * 1000, 3)
-            size = self.batch_size or len(self.inputs)
-            positions = self.positions or range(len(self.inputs))
-            application_ids = self.application_ids or [None] * len(self.inputs)
-            challenger = self.challenger
-            reasons = self.reasons or [None] * len(self.inputs)
-            for n, (index, inputs, probability, prediction, application_id) in enumerate(
-                zip(positions, self.inputs, self.probabilities, self.predictions, application_ids, strict=True)
-            ):
-                shadow = (
-                    {
-                        "challenger_version": challenger.model_version,
-                        "challenger_probability": challenger.probabilities[n],
-                        "challenger_prediction": challenger.predictions[n],
-                    }
-                    if challenger is not None
-                    else {}
-                )
-                yield {
-                    **common,
-                    "model_latency_ms": model_latency_ms,
-                    "model_version": self.model_version,
-                    "batch_index": index,
-                    "batch_size": size,
-                    "application_id": application_id,
-                    "inputs": inputs,
-                    "probability": probability,
-                    "prediction": prediction,
-                    "threshold": self.threshold,
-                    **shadow,
-                    **({"reasons": reasons[n]} if reasons[n] is not None else {}),
-                }
-            for index, error, fields in self.refused_items:
-                yield {
-                    **common,
-                    "model_version": self.model_version,
-                    "batch_index": index,
-                    "batch_size": size,
-                    "error": error,
-                    "error_fields": list(fields),
-                }
-        else:
+        """The entry's JSON records: one per scored or refused applicant, or one for a rejected call.
+
+        Each record is one dict literal (no merged partial dicts): this runs before every answer."""
+        ts = datetime.fromtimestamp(self.ts, UTC).isoformat()
+        latency_ms = round(self.latency_s * 1000, 3)
+        if self.error is not None or not (self.inputs or self.refused_items):
             yield {
-                **common,
+                "ts": ts,
+                "request_id": self.request_id,
+                "endpoint": self.endpoint,
+                "status": self.status,
+                "latency_ms": latency_ms,
                 "model_version": self.model_version,
                 "error": self.error or f"http_{self.status}",
                 "error_fields": list(self.error_fields),
+            }
+            return
+        model_latency_ms = round((self.model_latency_s or 0.0) * 1000, 3)
+        size = self.batch_size or len(self.inputs)
+        positions = self.positions or range(len(self.inputs))
+        application_ids = self.application_ids or [None] * len(self.inputs)
+        challenger = self.challenger
+        reasons = self.reasons or [None] * len(self.inputs)
+        for n, (index, inputs, probability, prediction, application_id) in enumerate(
+            zip(positions, self.inputs, self.probabilities, self.predictions, application_ids, strict=True)
+        ):
+            record = {
+                "ts": ts,
+                "request_id": self.request_id,
+                "endpoint": self.endpoint,
+                "status": self.status,
+                "latency_ms": latency_ms,
+                "model_latency_ms": model_latency_ms,
+                "model_version": self.model_version,
+                "batch_index": index,
+                "batch_size": size,
+                "application_id": application_id,
+                "inputs": inputs,
+                "probability": probability,
+                "prediction": prediction,
+                "threshold": self.threshold,
+            }
+            if challenger is not None:
+                record["challenger_version"] = challenger.model_version
+                record["challenger_probability"] = challenger.probabilities[n]
+                record["challenger_prediction"] = challenger.predictions[n]
+            if reasons[n] is not None:
+                record["reasons"] = reasons[n]
+            yield record
+        for index, error, fields in self.refused_items:
+            yield {
+                "ts": ts,
+                "request_id": self.request_id,
+                "endpoint": self.endpoint,
+                "status": self.status,
+                "latency_ms": latency_ms,
+                "model_version": self.model_version,
+                "batch_index": index,
+                "batch_size": size,
+                "error": error,
+                "error_fields": list(fields),
             }
