@@ -108,6 +108,18 @@ def _noop(extra: list[str] | None = None) -> Callable[[int], list[str]]:
     ]
 
 
+def _work_floor() -> Callable[[int], list[str]]:
+    return lambda port: [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "benchmarks.work_floor:app",
+        "--port",
+        str(port),
+        *UVICORN_FLAGS,
+    ]
+
+
 def _mlflow(model_uri: str) -> Callable[[int], list[str]]:
     return lambda port: [
         str(Path(sys.executable).parent / "mlflow"),
@@ -264,6 +276,26 @@ def server_kinds(
                 "env": {**ours_env, "MODEL_PATH": str(no_explainer_artifact)},
                 "probability": _refused_probability(False),
                 "refused_only": True,
+            },
+        )
+    # The work floor (benchmarks/work_floor.py): the mandated work of an answer and nothing else.
+    work_floor: dict[str, Any] = {**ours, "argv": _work_floor(), "writes_log": False}
+    found["work-floor"] = ServerKind(
+        "work-floor",
+        "the work floor: validation, scoring with reasons, the record written, the answer; no bookkeeping",
+        **{**work_floor, "env": {**ours_env, "WORK_FLOOR_RECORD_DIR": str(log_dir.parent / "work-floor")}},
+    )
+    if no_explainer_artifact is not None:
+        found["work-floor-no-reasons"] = ServerKind(
+            "work-floor-no-reasons",
+            "the work floor on the artifact without its explainer: no attributions, no reasons",
+            **{
+                **work_floor,
+                "env": {
+                    **ours_env,
+                    "MODEL_PATH": str(no_explainer_artifact),
+                    "WORK_FLOOR_RECORD_DIR": str(log_dir.parent / "work-floor-no-reasons"),
+                },
             },
         )
     if baseline is not None:
@@ -537,6 +569,14 @@ def ratios(summaries: dict[str, dict[str, Any]], connections: list[int]) -> dict
         found[f"service_over_noop_c{high}_rps"] = round(
             ours[f"c{high}_requests_per_s"] / floor[f"c{high}_requests_per_s"], 3
         )
+    for name in ("work-floor", "work-floor-no-reasons"):  # the mandated work against the framework floor
+        work = summaries.get(name)
+        if work and floor:
+            key = name.replace("-", "_")
+            found[f"{key}_over_noop_c{low}_p50"] = round(work[f"c{low}_p50_ms"] / floor[f"c{low}_p50_ms"], 3)
+            found[f"{key}_over_noop_c{high}_rps"] = round(
+                work[f"c{high}_requests_per_s"] / floor[f"c{high}_requests_per_s"], 3
+            )
     with_reasons, without_reasons = summaries.get("service-refused"), summaries.get("service-refused-no-reasons")
     if with_reasons and without_reasons:  # issue 11's target: at most 1.25 at one connection
         for key in ("p50_ms", "p99_ms"):
@@ -606,7 +646,7 @@ def run(
             database_url = cluster.create_database("bench")
         no_explainer = (
             without_explainer(model.artifact, work / "model-no-explainer")
-            if "service-refused-no-reasons" in servers
+            if {"service-refused-no-reasons", "work-floor-no-reasons"} & set(servers)
             else None
         )
         kinds_all = server_kinds(model, work / "feature_spec.json", log_dir, baseline, database_url, no_explainer)
@@ -685,7 +725,8 @@ def main(argv: list[str] | None = None) -> int:
         default="service,noop,mlflow",
         help="comma-separated, from: service, noop, mlflow, service-postgres (starts a local PostgreSQL), "
         "service-fastapi-door, service-challenger, service-refused, service-refused-no-reasons, service-2w, noop-2w, "
-        "service-asyncio-h11, noop-asyncio-h11, baseline and baseline-refused (with --baseline)",
+        "service-asyncio-h11, noop-asyncio-h11, work-floor, work-floor-no-reasons, baseline and baseline-refused "
+        "(with --baseline)",
     )
     parser.add_argument(
         "--baseline",

@@ -1,0 +1,143 @@
+"""The work floor: what every answer to POST /predict has to do, and nothing more.
+
+The FastAPI no-op floor (`benchmarks/noop_app.py`) measures HTTP + the framework + validation.
+This floor measures the work the issues mandate for each answer instead, with the service's own
+pieces and none of its bookkeeping:
+
+1. the API key compared (`inference.security.KeyRing`, as the service does);
+2. the body validated by the same request models (`contract.requests`);
+3. the applicant scored by `ScoringService.score` itself: encoding, one onnxruntime call that also
+   attributes a refused row, the decision at the threshold, the reasons of a refusal;
+4. the decision record in the contract's format (`contract.records.Decision.records`) handed to the
+   kernel with one `os.write` on an `O_APPEND` file before the answer (what survives a SIGKILL);
+5. the answer written with orjson, with its request id.
+
+Left out, and each needed by the real service: the request id header's middleware, the HTTP and
+score metrics, the record writer's rotation, size bound and failure counting, error answers (it
+serves valid requests only: anything else fails loudly), the FastAPI routes, docs and probes.
+So a target the service is held to that this floor misses cannot be met by any service that
+does the mandated work on the same server and machine (benchmarks/RESULTS.md section 20).
+
+    MODEL_PATH=models/credit_scoring.onnx API_KEY=k WORK_FLOOR_RECORD_DIR=/tmp/records \
+        uvicorn benchmarks.work_floor:app --no-access-log
+
+`benchmarks/http_load.py --servers work-floor,...` starts it beside the service and the no-op floor.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import SecretStr
+
+from contract.names import PREDICT_PATH, READY_PATH
+from contract.records import Decision
+from contract.scorer import Scorer
+from inference.context import new_context
+from inference.security import KeyRing
+from inference.service import ScoringService
+
+Message = dict[str, Any]
+_KEY_HEADER = b"x-api-key"
+_JSON = (b"content-type", b"application/json")
+_DECISION_WORDS = ("accepted", "refused")
+
+
+class WorkFloor:
+    """A bare ASGI app: `/ready`, and POST /predict doing only the mandated work."""
+
+    def __init__(self) -> None:
+        self.service: ScoringService | None = None
+        self.keys: KeyRing | None = None
+        self.fd = -1
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["path"] == PREDICT_PATH:
+            await self._predict(scope, receive, send)
+        elif scope["path"] == READY_PATH:
+            await _send(send, 200 if self.service is not None else 503, b'{"status":"ready"}', ())
+        else:
+            await _send(send, 404, b'{"error":"not_found"}', ())
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._load()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                os.close(self.fd)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _load(self) -> None:
+        from benchmarks.inprocess import build_service  # the service as the lifespan builds it
+
+        scorer = Scorer(os.environ["MODEL_PATH"])
+        scorer.load()
+        directory = Path(os.environ.get("WORK_FLOOR_RECORD_DIR") or tempfile.mkdtemp(prefix="work-floor-"))
+        directory.mkdir(parents=True, exist_ok=True)
+        self.service = build_service(scorer, directory)  # its own recorder stays unused: see `_predict`
+        self.keys = KeyRing([SecretStr(os.environ["API_KEY"])])
+        path = directory / f"work-floor-{os.getpid()}.jsonl"
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    async def _predict(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        service, keys = self.service, self.keys
+        assert service is not None and keys is not None, "not started"
+        context = new_context()
+        api_key = next((value for name, value in scope["headers"] if name == _KEY_HEADER), b"")
+        if not keys.accepts(api_key.decode("latin-1")):
+            await _send(send, 401, b'{"error":"unauthorized"}', ())
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        scores = service.score((service.requests.parse_applicant(body).__dict__,))
+        decision = Decision(
+            ts=context.wall_started,
+            request_id=context.request_id,
+            endpoint=PREDICT_PATH,
+            status=200,
+            latency_s=0.0,
+            model_version=service.model_version,
+            model_latency_s=scores.model_latency_s,
+            threshold=service.threshold,
+            inputs=scores.inputs,
+            probabilities=scores.probabilities,
+            predictions=scores.predictions,
+            application_ids=scores.application_ids,
+            reasons=scores.reasons,
+        )
+        os.write(self.fd, b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in decision.records()))
+        prediction = scores.predictions[0]
+        answer = {
+            "prediction": prediction,
+            "probability": scores.probabilities[0],
+            "decision": _DECISION_WORDS[prediction],
+            "application_id": scores.application_ids[0],
+            "threshold": service.threshold,
+            "model_version": service.model_version,
+            "request_id": context.request_id,
+        }
+        if scores.reasons[0] is not None:
+            answer["reasons"] = scores.reasons[0]
+        await _send(send, 200, orjson.dumps(answer), ((b"x-request-id", context.request_id.encode("ascii")),))
+
+
+async def _send(send: Any, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> None:
+    start = [(b"content-length", str(len(body)).encode("ascii")), _JSON, *headers]
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})
+
+
+app = WorkFloor()
