@@ -16,7 +16,7 @@ from starlette.types import Scope
 SCOPE_KEY = "credit_scoring.context"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built on every request: not frozen (that sets each field through object.__setattr__)
 class RequestContext:
     request_id: str
     started: float

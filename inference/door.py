@@ -15,11 +15,12 @@ their record) from this door either way.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from inference.body import asgi_chunks, read_limited
+from inference.body import read_asgi_body
 from inference.context import context_of, new_context
 from inference.security import API_KEY_HEADER
 from inference.service import Answer, ScoringRequest, answer_scoring
@@ -52,9 +53,6 @@ class ScoringDoor:
             elif name == _CONTENT_LENGTH:
                 declared_length = value.decode("latin-1")
 
-        async def read_body(limit: int) -> bytes:
-            return await read_limited(asgi_chunks(receive), declared_length, limit)
-
         client = scope.get("client")
         request = ScoringRequest(
             path=scope["path"],
@@ -62,7 +60,7 @@ class ScoringDoor:
             api_key=api_key,
             client=client[0] if client else None,
             query=scope.get("query_string", b""),
-            read_body=read_body,
+            read_body=partial(read_asgi_body, receive, declared_length),
             context=context_of(scope) or new_context(),
         )
         answer = await answer_scoring(loaded.service if loaded is not None else None, request)

@@ -57,7 +57,9 @@ BodyReader = Callable[[int], Awaitable[bytes]]
 """Reads the request body, refusing (PayloadTooLarge) past the given number of bytes."""
 
 
-@dataclass(frozen=True, slots=True)
+# Answer and ScoringRequest are built on every request: plain slotted classes (a frozen dataclass
+# sets each field through object.__setattr__).
+@dataclass(slots=True)
 class Answer:
     """What the door sends: a status, raw ASGI headers and the JSON body."""
 
@@ -69,7 +71,7 @@ class Answer:
     answer is sent. The decision record is never here: it is written before the answer leaves."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ScoringRequest:
     """What a door hands the service: the request's facts, and how to read its body."""
 
@@ -174,9 +176,9 @@ class ScoringService:
             answer = error_answer(error, request_id)
             scores = None
         self._record(endpoint, answer.status, context, scores, error)
-        if scores is None or not scores.inputs:
-            return answer
-        return Answer(answer.status, answer.headers, answer.body, partial(self._observe_scores, endpoint, scores))
+        if scores is not None and scores.inputs:
+            answer.after = partial(self._observe_scores, endpoint, scores)
+        return answer
 
     def score(self, applicants: Sequence[dict[str, Any]], explain: bool = False) -> Scores:
         """Validated applicants -> float32 rows in spec order -> one model call -> decisions,
