@@ -58,16 +58,13 @@ class Decision:
     def records(self) -> Iterator[dict[str, Any]]:
         """The entry's JSON records: one per scored or refused applicant, or one for a rejected call.
 
-        Each record is one dict literal (no merged partial dicts): this runs before every answer."""
+        A scored applicant's record is one dict literal (no merged partial dicts): it is built
+        before every answer."""
         ts = datetime.fromtimestamp(self.ts, UTC).isoformat()
         latency_ms = round(self.latency_s * 1000, 3)
         if self.error is not None or not (self.inputs or self.refused_items):
             yield {
-                "ts": ts,
-                "request_id": self.request_id,
-                "endpoint": self.endpoint,
-                "status": self.status,
-                "latency_ms": latency_ms,
+                **self._envelope(ts, latency_ms),
                 "model_version": self.model_version,
                 "error": self.error or f"http_{self.status}",
                 "error_fields": list(self.error_fields),
@@ -82,7 +79,7 @@ class Decision:
         for n, (index, inputs, probability, prediction, application_id) in enumerate(
             zip(positions, self.inputs, self.probabilities, self.predictions, application_ids, strict=True)
         ):
-            record = {
+            record = {  # the envelope of `_envelope` written out: this one is built before every answer
                 "ts": ts,
                 "request_id": self.request_id,
                 "endpoint": self.endpoint,
@@ -107,14 +104,19 @@ class Decision:
             yield record
         for index, error, fields in self.refused_items:
             yield {
-                "ts": ts,
-                "request_id": self.request_id,
-                "endpoint": self.endpoint,
-                "status": self.status,
-                "latency_ms": latency_ms,
+                **self._envelope(ts, latency_ms),
                 "model_version": self.model_version,
                 "batch_index": index,
                 "batch_size": size,
                 "error": error,
                 "error_fields": list(fields),
             }
+
+    def _envelope(self, ts: str, latency_ms: float) -> dict[str, Any]:
+        return {
+            "ts": ts,
+            "request_id": self.request_id,
+            "endpoint": self.endpoint,
+            "status": self.status,
+            "latency_ms": latency_ms,
+        }
