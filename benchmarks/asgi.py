@@ -8,6 +8,7 @@ the kernel's loopback: less noisy than an HTTP run, so it is the place to compar
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 Message = dict[str, Any]
@@ -21,6 +22,8 @@ class AsgiDriver:
         self._lifespan_in: asyncio.Queue[Message] | None = None
         self._lifespan_out: asyncio.Queue[Message] | None = None
         self._lifespan_task: asyncio.Task[None] | None = None
+        self.last_timing: tuple[float, float] = (0.0, 0.0)
+        """The last request's seconds from the call into the app to its response start, and to its end."""
 
     def __enter__(self) -> AsgiDriver:
         self.loop.run_until_complete(self._startup())
@@ -81,14 +84,19 @@ class AsgiDriver:
                 return {"type": "http.request", "body": body, "more_body": False}
             return {"type": "http.disconnect"}
 
+        response_started = 0.0
+
         async def send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                response_started = time.perf_counter()
                 status = message["status"]
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
+        started = time.perf_counter()
         await self.app(scope, receive, send)
+        self.last_timing = (response_started - started, time.perf_counter() - started)
         return status, b"".join(chunks)
 
 

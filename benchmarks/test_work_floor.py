@@ -1,6 +1,7 @@
 """The work floor does the mandated work: it scores like the service, and writes the record before
 it answers (benchmarks/work_floor.py). Driven in-process on the committed artifact, then once
-under wrk beside the no-op floor, as `python -m benchmarks.http_load` runs it."""
+under wrk beside the no-op floor, as `python -m benchmarks.http_load` runs it; and the in-process
+comparison of the service with both floors (benchmarks/floors_inprocess.py) times all three."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import orjson
 import pytest
 
 from benchmarks.asgi import AsgiDriver
+from benchmarks.floors_inprocess import compare
 from benchmarks.http_load import run
 from benchmarks.inprocess import KEY
 from benchmarks.models import PROJECT_ARTIFACT
@@ -64,3 +66,11 @@ def test_the_harness_runs_the_work_floor_beside_the_noop_floor() -> None:
         assert result["servers"][name]["summary"]["errors"] == 0
     assert result["servers"]["work-floor"]["rounds"][0]["answers"]["checked"] == 20  # probabilities as expected
     assert result["ratios"]["work_floor_over_noop_c1_p50"] > 0
+
+
+def test_the_in_process_comparison_times_all_three_apps(floor_env: Path) -> None:
+    result = compare(PROJECT_ARTIFACT, rounds=1, requests=20, warmup=5)
+    for name in ("service", "work-floor", "noop"):
+        times = result["apps"][name]
+        assert 0 < times["to_start_us"] <= times["whole_us"]  # the bookkeeping after the answer is in "whole"
+    assert result["service_over_noop_to_start"] > 0
