@@ -37,6 +37,12 @@ def _facts(spark: Any) -> list[dict[str, Any]]:
         with open(f"/proc/{daemon}/cmdline") as cmdline, open(f"/proc/{daemon}/maps") as maps:
             command, mapped = cmdline.read().split("\0"), maps.read()
         columns = sys.modules.get("batch.columns")
+        try:
+            import pandas  # noqa: F401 (whether the worker can)
+
+            pandas_import = "imported"
+        except ModuleNotFoundError as refused:
+            pandas_import = str(refused)
         yield {
             "daemon_command": command,
             "daemon_threads": len(os.listdir(f"/proc/{daemon}/task")),
@@ -45,6 +51,7 @@ def _facts(spark: Any) -> list[dict[str, Any]]:
             "daemon_has_onnxruntime": "onnxruntime" in mapped,
             "pyspark": pyspark.__file__,
             "batch_columns": None if columns is None else columns.__file__,
+            "pandas_import": pandas_import,
         }
 
     return spark.sparkContext.parallelize(range(2), 2).mapPartitions(probe).collect()
@@ -54,8 +61,10 @@ def test_the_jobs_workers_fork_from_the_preloading_daemon(spark: Any) -> None:
     assert spark.sparkContext.getConf().get("spark.python.daemon.module") == MODULE
     for facts in _facts(spark):
         assert facts["daemon_command"][1:3] == ["-m", MODULE]
-        # Preloaded before the fork: pyarrow and pandas live in the daemon itself ...
-        assert facts["daemon_has_arrow"] and facts["daemon_has_pandas"]
+        # Preloaded before the fork: pyarrow lives in the daemon itself, pandas nowhere (the tasks
+        # never use it, and pyarrow would import it on its first array) ...
+        assert facts["daemon_has_arrow"] and not facts["daemon_has_pandas"]
+        assert facts["pandas_import"] == "No module named 'pandas': the batch job's workers run without pandas"
         # ... the job's code too, from the source tree (a task would import it from the shipped zip) ...
         assert facts["batch_columns"] == str(ROOT / "batch" / "columns.py")
         # ... PySpark from the installed package (its bytecode), not from pyspark.zip ...
