@@ -86,19 +86,23 @@ def _launcher_files() -> tuple[Path, Path] | None:
 
 def installation(java_options: str) -> str | None:
     """Which java, Spark jars folder and JVM options an archive is for, whatever the files hold now."""
-    if (found := _launcher_files()) is None:
-        return None
-    java, jars = found
+    found = _launcher_files()
+    return None if found is None else _installation(*found, java_options)
+
+
+def _installation(java: Path, jars: Path, java_options: str) -> str:
     return json.dumps({"java": str(java), "jars": str(jars), "options": java_options})
 
 
 def archive_key(java_options: str) -> str | None:
     """A name for this JDK, Spark installation and JVM options (None: no java found, no archive)."""
+    found = _launcher_files()
+    return None if found is None else _key(*found, java_options)
+
+
+def _key(java: Path, jars: Path, java_options: str) -> str:
     import pyspark
 
-    if (found := _launcher_files()) is None:
-        return None
-    java, jars = found
     # The JVM maps an archive only if every jar on the class path has the path, size and modification
     # time it had at recording: a reinstalled environment (same release, new files) gets a new key.
     listing = sorted(_jar_entry(p) for p in jars.glob("*.jar")) if jars.is_dir() else []
@@ -220,9 +224,10 @@ def prepare(java_options: str) -> ClassArchive | None:
     where = folder()
     if where is None or _UNSAFE_IN_OPTIONS.search(str(where.absolute())):
         return None
-    key = archive_key(java_options)
-    if key is None:
+    found = _launcher_files()  # looked up once: the key and the installation both name it
+    if found is None:
         return None
+    key = _key(*found, java_options)
     try:
         where.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -231,7 +236,7 @@ def prepare(java_options: str) -> ClassArchive | None:
     if not path.is_file() and (path.with_suffix(FAILED).exists() or not os.access(where, os.W_OK)):
         return None  # recording failed before, or could not be saved there: do not pay for it at every run
     _remove_orphans(where)
-    return ClassArchive(path.absolute(), recording=not path.is_file(), installation=installation(java_options) or "")
+    return ClassArchive(path.absolute(), recording=not path.is_file(), installation=_installation(*found, java_options))
 
 
 def _remove_orphans(where: Path) -> None:

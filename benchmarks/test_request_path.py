@@ -65,7 +65,7 @@ def _steps(served: Served, service: ScoringService) -> dict[str, Any]:
         "encode": lambda i: encoder.encode_one(validated[i]),
         "ort": lambda i: served.scorer.predict_proba(rows[i]),
         "score": lambda i: service.score((validated[i],)),
-        "respond": lambda i: service._single_payload(scores[i], "0123456789abcdef0123456789abcdef"),
+        "respond": lambda i: service.single_payload(scores[i], "0123456789abcdef0123456789abcdef"),
         "log-record": log_record,
         "service-answer": answer,
     }

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from benchmarks.asgi import AsgiDriver
-from benchmarks.floors_inprocess import compare
+from benchmarks.floors_inprocess import HEADERS, compare
 from benchmarks.http_load import run
 from benchmarks.inprocess import KEY
 from benchmarks.models import PROJECT_ARTIFACT
@@ -20,8 +20,6 @@ from benchmarks.scoring_loop import load_bodies
 from benchmarks.work_floor import WorkFloor
 from contract.names import PREDICT_PATH
 from contract.scorer import Scorer
-
-HEADERS = [(b"content-type", b"application/json"), (b"x-api-key", KEY.encode())]
 
 
 @pytest.fixture()

@@ -10,7 +10,7 @@ pieces and none of its bookkeeping:
    attributes a refused row, the decision at the threshold, the reasons of a refusal;
 4. the decision record in the contract's format (`contract.records.Decision.records`) handed to the
    kernel with one `os.write` on an `O_APPEND` file before the answer (what survives a SIGKILL);
-5. the answer written with orjson, with its request id.
+5. the answer, built by `ScoringService.single_payload`, with its request id.
 
 Left out, and each needed by the real service: the request id header's middleware, the HTTP and
 score metrics, the record writer's rotation, size bound and failure counting, error answers (it
@@ -44,7 +44,6 @@ from inference.service import ScoringService
 Message = dict[str, Any]
 _KEY_HEADER = b"x-api-key"
 _JSON = (b"content-type", b"application/json")
-_DECISION_WORDS = ("accepted", "refused")
 
 
 class WorkFloor:
@@ -119,19 +118,8 @@ class WorkFloor:
             reasons=scores.reasons,
         )
         os.write(self.fd, b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in decision.records()))
-        prediction = scores.predictions[0]
-        answer = {
-            "prediction": prediction,
-            "probability": scores.probabilities[0],
-            "decision": _DECISION_WORDS[prediction],
-            "application_id": scores.application_ids[0],
-            "threshold": service.threshold,
-            "model_version": service.model_version,
-            "request_id": context.request_id,
-        }
-        if scores.reasons[0] is not None:
-            answer["reasons"] = scores.reasons[0]
-        await _send(send, 200, orjson.dumps(answer), ((b"x-request-id", context.request_id.encode("ascii")),))
+        answer = service.single_payload(scores, context.request_id)  # the service's own answer bytes
+        await _send(send, 200, answer, ((b"x-request-id", context.request_id.encode("ascii")),))
 
 
 async def _send(send: Any, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> None:

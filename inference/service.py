@@ -166,7 +166,7 @@ class ScoringService:
                 payload = self._batch_payload(scores, request_id)
             else:
                 scores = self.score((self.requests.parse_applicant(body).__dict__,), explain)
-                payload = self._single_payload(scores, request_id)
+                payload = self.single_payload(scores, request_id)
             answer = Answer(200, PRIVATE_JSON, payload)
             error = None
         except Exception as exc:
@@ -229,7 +229,8 @@ class ScoringService:
             return scores
         return scores._replace(batch_size=len(parsed), positions=[i for i, _ in valid], refused=refused)
 
-    def _single_payload(self, scores: Scores, request_id: str) -> bytes:
+    def single_payload(self, scores: Scores, request_id: str) -> bytes:
+        """The answer's bytes for one scored applicant (what POST /predict returns with 200)."""
         return orjson.dumps(
             {
                 **_result(scores, 0),
