@@ -74,6 +74,7 @@ class BatchChecker:
         self._low = np.array([_low(f) for f in self._fields], dtype=np.float64)[:, None]
         self._high = np.array([_high(f) for f in self._fields], dtype=np.float64)[:, None]
         self._required = np.array([i for i, f in enumerate(self._fields) if not f.nullable], dtype=np.intp)
+        self._buffer: np.ndarray | None = None
 
     @property
     def names(self) -> list[str]:
@@ -81,7 +82,7 @@ class BatchChecker:
 
     def check(self, batch: pa.RecordBatch) -> CheckedBatch:
         n = batch.num_rows
-        values = np.empty((len(self._fields), n), dtype=np.float64)
+        values = self._matrix(n)
         flagged = np.zeros(n, dtype=bool)
         unparsed: dict[str, np.ndarray] = {}
         for index, feature in enumerate(self._fields):
@@ -116,6 +117,15 @@ class BatchChecker:
                 valid[row] = True
                 rows[row] = self._encoder.encode_one(model.__dict__)[0]
         return CheckedBatch(valid=valid, rows=rows if valid.all() else rows[valid], rejects=rejects)
+
+    def _matrix(self, n: int) -> np.ndarray:
+        """The float64 matrix for a batch of n rows: one buffer, kept for the next batch of that size.
+
+        A batch's matrix is ~10 MB; a fresh one each batch would cost its page faults again
+        wherever the allocator hands that memory back to the system."""
+        if self._buffer is None or self._buffer.shape[1] != n:
+            self._buffer = np.empty((len(self._fields), n), dtype=np.float64)
+        return self._buffer
 
     def _requests(self) -> RequestModels:
         if self._request_models is None:
@@ -175,7 +185,10 @@ def _read_numeric(
         return column.to_numpy(zero_copy_only=False), None, None
     unparsed = None
     if pa.types.is_floating(kind):
-        numbers = column.to_numpy(zero_copy_only=False)
+        if pa.types.is_float64(kind) and isinstance(column, pa.Array) and column.null_count:
+            numbers = nan_where_null(column)
+        else:
+            numbers = column.to_numpy(zero_copy_only=False)
     elif pa.types.is_decimal(kind):
         numbers = column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
@@ -189,6 +202,29 @@ def _read_numeric(
     if unparsed is not None and unparsed.any():
         broken = unparsed if broken is None else broken | unparsed
     return numbers, broken, unparsed
+
+
+# For each byte of an Arrow validity bitmap (least significant bit first), what to add to its 8
+# values: -0.0 for a present one (x + -0.0 is x for every float, -0.0 included), NaN for a null one.
+_NULL_ADDS = np.where(
+    np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(bool), -0.0, np.nan
+)
+
+
+def nan_where_null(column: pa.Array) -> np.ndarray:
+    """A float64 column with nulls as NumPy gets it from `to_numpy` (NaN for a null), at a third of the cost.
+
+    pyarrow copies such a column value by value; here the values are taken as they lie in
+    their buffer, and one lookup per bitmap byte puts NaN on the null ones (the values under a
+    null are undefined, and NaN plus anything is NaN).
+    """
+    validity, data = column.buffers()
+    offset, n = column.offset, len(column)
+    if validity is None or data is None:
+        return column.to_numpy(zero_copy_only=False)
+    bitmap = np.frombuffer(validity, np.uint8, (offset + n + 7) // 8)
+    adds = _NULL_ADDS.take(bitmap, axis=0).reshape(-1)[offset : offset + n]
+    return np.add(adds, np.frombuffer(data, np.float64, n, offset * 8))
 
 
 def _parse_numbers(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from batch.columns import BatchChecker
+from batch.columns import BatchChecker, nan_where_null
 from contract.encoding import RowEncoder
 from contract.requests import RequestInvalid, RequestModels, build_request_models
 from contract.spec import FeatureSpec
@@ -85,3 +85,28 @@ def test_refused_rows_carry_the_request_models_problems(spec: FeatureSpec, reque
         expected, _ = api_verdict(requests, applicant)
         assert problems == expected
         assert {p.field for p in problems} == set(bad[index])
+
+
+@pytest.mark.parametrize("offset", [0, 3, 8, 13])
+def test_a_float_column_with_nulls_reads_as_numpy_reads_it_bit_for_bit(offset: int) -> None:
+    values = [1.5, None, -0.0, 0.0, math.inf, None, math.nan, -7.25, None, 3e300, 2.0, None, -1e-300, 4.0, None] * 7
+    column = pa.array(values, pa.float64()).slice(offset, 61)  # a slice: its bitmap starts mid-byte
+    numbers = nan_where_null(column)
+    expected = column.to_numpy(zero_copy_only=False)
+    assert numbers.dtype == np.float64
+    assert numbers.tobytes() == expected.tobytes()  # -0.0 stays -0.0, every null is NumPy's NaN
+
+
+def test_a_checker_reused_for_batches_of_one_size_checks_each_as_a_fresh_one(
+    spec: FeatureSpec, requests: RequestModels
+) -> None:
+    """Its float64 matrix is kept from batch to batch: nothing of one batch may leak into the next."""
+    first, second = (generate(300, seed=seed) for seed in (11, 12))
+    second.loc[7, "AMT_INCOME_TOTAL"] = -1.0  # a reject in the second batch only
+    reused = BatchChecker(spec, requests)
+    reused.check(pa.RecordBatch.from_pandas(first, preserve_index=False))
+    batch = pa.RecordBatch.from_pandas(second, preserve_index=False)
+    again, fresh = reused.check(batch), BatchChecker(spec, requests).check(batch)
+    assert np.array_equal(again.valid, fresh.valid) and not again.valid[7]
+    assert again.rejects == fresh.rejects and [row for row, _ in again.rejects] == [7]
+    assert again.rows.tobytes() == fresh.rows.tobytes()
