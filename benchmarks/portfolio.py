@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,7 @@ def run_child(path: str, data: Path, model: BenchModel, master: str, work: Path)
     sampler.join()
     if child.returncode != 0:
         raise SystemExit(f"{path} failed (exit {child.returncode}); its output is above")
+    wait_until_gone(cpu_ticks.keys())  # the next path starts on a machine its JVM has left
     found: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     cpu_s = sum(cpu_ticks.values()) / os.sysconf("SC_CLK_TCK")
     found |= {
@@ -136,6 +138,25 @@ def run_child(path: str, data: Path, model: BenchModel, master: str, work: Path)
         f"peak RSS {found['peak_rss_mb']:,.0f} MB"
     )
     return found
+
+
+def wait_until_gone(pids: Iterable[int], timeout_s: float = 30.0) -> None:
+    """Wait while any of `pids` still runs: a child's JVM goes on exiting for a second or more after it."""
+    deadline = time.monotonic() + timeout_s
+    running = [pid for pid in pids if _alive(pid)]
+    while running and time.monotonic() < deadline:
+        time.sleep(0.05)
+        running = [pid for pid in running if _alive(pid)]
+    if running:
+        logger.warning(f"processes {running} still run {timeout_s:.0f} s after their path ended")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its entry waits for its parent
 
 
 def median_round(found: list[dict[str, Any]]) -> dict[str, Any]:
