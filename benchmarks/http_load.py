@@ -285,6 +285,18 @@ def server_kinds(
         "the work floor: validation, scoring with reasons, the record written, the answer; no bookkeeping",
         **{**work_floor, "env": {**ours_env, "WORK_FLOOR_RECORD_DIR": str(log_dir.parent / "work-floor")}},
     )
+    found["work-floor-spin"] = ServerKind(
+        "work-floor-spin",
+        "the work floor, its event loop kept busy for up to 300 µs after each answer (never halts at 1 connection)",
+        **{
+            **work_floor,
+            "env": {
+                **ours_env,
+                "WORK_FLOOR_RECORD_DIR": str(log_dir.parent / "work-floor-spin"),
+                "WORK_FLOOR_SPIN_US": "300",
+            },
+        },
+    )
     if no_explainer_artifact is not None:
         found["work-floor-no-reasons"] = ServerKind(
             "work-floor-no-reasons",
@@ -569,7 +581,7 @@ def ratios(summaries: dict[str, dict[str, Any]], connections: list[int]) -> dict
         found[f"service_over_noop_c{high}_rps"] = round(
             ours[f"c{high}_requests_per_s"] / floor[f"c{high}_requests_per_s"], 3
         )
-    for name in ("work-floor", "work-floor-no-reasons"):  # the mandated work against the framework floor
+    for name in ("work-floor", "work-floor-no-reasons", "work-floor-spin"):  # the mandated work against the floor
         work = summaries.get(name)
         if work and floor:
             key = name.replace("-", "_")
@@ -725,8 +737,8 @@ def main(argv: list[str] | None = None) -> int:
         default="service,noop,mlflow",
         help="comma-separated, from: service, noop, mlflow, service-postgres (starts a local PostgreSQL), "
         "service-fastapi-door, service-challenger, service-refused, service-refused-no-reasons, service-2w, noop-2w, "
-        "service-asyncio-h11, noop-asyncio-h11, work-floor, work-floor-no-reasons, baseline and baseline-refused "
-        "(with --baseline)",
+        "service-asyncio-h11, noop-asyncio-h11, work-floor, work-floor-no-reasons, work-floor-spin, "
+        "baseline and baseline-refused (with --baseline)",
     )
     parser.add_argument(
         "--baseline",

@@ -5,6 +5,7 @@ comparison of the service with both floors (benchmarks/floors_inprocess.py) time
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
@@ -52,6 +53,28 @@ def test_the_work_floor_scores_like_the_model_and_records_each_answer_first(floo
     assert [r["request_id"] for r in records] == [a["request_id"] for a in answers]
     assert [r["probability"] for r in records] == expected
     assert all(set(r["inputs"]) == set(orjson.loads(bodies[0])) - {"application_id"} for r in records)
+
+
+def test_the_spinning_work_floor_stops_spinning_when_the_next_request_arrives(
+    floor_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORK_FLOOR_SPIN_US", str(600 * 1_000_000))  # ten minutes: only an arrival ends it
+    scorer = Scorer(PROJECT_ARTIFACT)
+    scorer.load()
+    first, second = load_bodies(PROJECT_ARTIFACT, scorer.metadata.feature_spec, n=2)
+    floor = WorkFloor()
+    with AsgiDriver(floor) as driver:
+
+        async def two_requests() -> tuple[int, int]:
+            spinning = asyncio.ensure_future(driver.request("POST", PREDICT_PATH, first, HEADERS))
+            while not any(segment.stat().st_size for segment in floor_env.glob("*.jsonl")):
+                await asyncio.sleep(0)  # its record written: it answers and spins without awaiting anything else
+            floor.spin_s = 0.0  # the second answer does not spin: nothing would come after it
+            second_status, _ = await driver.request("POST", PREDICT_PATH, second, HEADERS)
+            first_status, _ = await asyncio.wait_for(spinning, timeout=30)  # its spin ended with the arrival
+            return first_status, second_status
+
+        assert driver.loop.run_until_complete(two_requests()) == (200, 200)
 
 
 @pytest.mark.slow

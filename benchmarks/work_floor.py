@@ -22,12 +22,17 @@ does the mandated work on the same server and machine (benchmarks/RESULTS.md sec
         uvicorn benchmarks.work_floor:app --no-access-log
 
 `benchmarks/http_load.py --servers work-floor,...` starts it beside the service and the no-op floor.
+`work-floor-spin` (WORK_FLOOR_SPIN_US=300) keeps its event loop busy after each answer until the
+next request arrives: at 1 connection its vCPU then never halts between requests, which shows what
+the mandated work costs without this VM's wake-ups (benchmarks/RESULTS.md section 22).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +58,11 @@ class WorkFloor:
         self.service: ScoringService | None = None
         self.keys: KeyRing | None = None
         self.fd = -1
+        self.arrived = 0
+        # WORK_FLOOR_SPIN_US: after each answer, keep the event loop busy until the next request
+        # arrives or that many microseconds pass, so an idle vCPU never halts between two requests
+        # at 1 connection. A bound for measurements only (it burns a core whenever traffic pauses).
+        self.spin_s = int(os.environ.get("WORK_FLOOR_SPIN_US", "0")) / 1e6
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -90,6 +100,7 @@ class WorkFloor:
     async def _predict(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         service, keys = self.service, self.keys
         assert service is not None and keys is not None, "not started"
+        self.arrived += 1
         context = new_context()
         api_key = next((value for name, value in scope["headers"] if name == _KEY_HEADER), b"")
         if not keys.accepts(api_key.decode("latin-1")):
@@ -120,6 +131,13 @@ class WorkFloor:
         os.write(self.fd, b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in decision.records()))
         answer = service.single_payload(scores, context.request_id)  # the service's own answer bytes
         await _send(send, 200, answer, ((b"x-request-id", context.request_id.encode("ascii")),))
+        if self.spin_s:
+            await self._spin_until_the_next_request()
+
+    async def _spin_until_the_next_request(self) -> None:
+        arrived, deadline = self.arrived, time.perf_counter() + self.spin_s
+        while self.arrived == arrived and time.perf_counter() < deadline:
+            await asyncio.sleep(0)
 
 
 async def _send(send: Any, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> None:
