@@ -140,9 +140,10 @@ def build_session(
     `scheduler_only`: no row passes through the JVM (pyarrow reads and writes on the executors),
     so on a local master the driver JVM, which is also the executor, only schedules tasks: it
     compiles with the quick JIT only (C1), whose code is ready at once, instead of also spending
-    CPU on C2 for hot loops it never runs (benchmarks/RESULTS.md §11), and it maps the class
-    archive of `batch.class_archive` (or records it, on a machine's first run; `stop_session`
-    then waits while the JVM saves it).
+    CPU on C2 for hot loops it never runs (benchmarks/RESULTS.md §11); it collects its little
+    garbage with the serial collector, which runs no threads beside the workers (G1's cost the
+    job about 0.1 s, §22); and it maps the class archive of `batch.class_archive` (or records it,
+    on a machine's first run; `stop_session` then waits while the JVM saves it).
     `preload_workers`: on a local master, the Python workers are forked from `batch.daemon`
     (PySpark and the job's libraries imported once, before the fork) when they can import it
     (`preloading_daemon_conf`); elsewhere, and otherwise, from PySpark's own daemon.
@@ -181,7 +182,7 @@ def build_session(
     return session
 
 
-SCHEDULER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+SCHEDULER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 _archive: ClassArchive | None = None
 """The class archive of the JVM `build_session` started last, if that JVM maps or records one."""
 
