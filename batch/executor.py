@@ -208,7 +208,7 @@ class Scoring:
 
 MODEL_CALL_ROWS = 1_000
 """Rows per onnxruntime call: the trees walk 1,000 rows' inputs (480 KB) within a core's L2 cache,
-and a whole 10,000-row batch (4.8 MB) from memory; 1.97 against 2.25 µs a row (RESULTS.md §22)."""
+and a whole 10,000-row batch (4.8 MB) from memory: about 0.27 µs a row less (RESULTS.md §22)."""
 
 
 def probabilities_in_calls(scorer: Scorer, rows: np.ndarray) -> np.ndarray:
