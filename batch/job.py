@@ -141,9 +141,9 @@ def build_session(
     so on a local master the driver JVM, which is also the executor, only schedules tasks: it
     compiles with the quick JIT only (C1), whose code is ready at once, instead of also spending
     CPU on C2 for hot loops it never runs (benchmarks/RESULTS.md §11); it collects its little
-    garbage with the serial collector, which runs no threads beside the workers (G1's cost the
-    job about 0.1 s, §22); and it maps the class archive of `batch.class_archive` (or records it,
-    on a machine's first run; `stop_session` then waits while the JVM saves it).
+    garbage with the serial collector, which runs no threads beside the workers (G1's threads
+    cost the job about 0.1 s, §22); and it maps the class archive of `batch.class_archive` (or
+    records it, on a machine's first run; `stop_session` then waits while the JVM saves it).
     `preload_workers`: on a local master, the Python workers are forked from `batch.daemon`
     (PySpark and the job's libraries imported once, before the fork) when they can import it
     (`preloading_daemon_conf`); elsewhere, and otherwise, from PySpark's own daemon.
