@@ -12,6 +12,7 @@ The paths (see `benchmarks/models.py` for which model):
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -162,3 +163,12 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list[Any], o
     output_json["bench_model"] = dict(_session_model)
     output_json["code"] = code_fingerprint()
     output_json["versions"] = versions()
+
+
+@pytest.fixture()
+def wrk() -> str:
+    """wrk's path, for the tests that load a server over HTTP; where it is missing they fail, never skip."""
+    path = shutil.which("wrk")
+    if path is None:
+        pytest.fail("wrk is not installed (apt-get install wrk; .ci/run does)")
+    return path

@@ -7,7 +7,6 @@ Serves the committed models/credit_scoring.onnx: no MLflow store needed.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,8 @@ from benchmarks.models import PROJECT_ARTIFACT
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.usefixtures("wrk")  # fails where wrk is missing
 def test_harness_measures_our_service(tmp_path: Path) -> None:
-    if shutil.which("wrk") is None:
-        pytest.fail("wrk is not installed (apt-get install wrk; .ci/run does)")
     out = tmp_path / "http.json"
     result = run(["service"], duration=2, connections=[1], rounds=1, warmup=0, out=out, model_path=PROJECT_ARTIFACT)
     summary = result["servers"]["service"]["summary"]
@@ -35,11 +33,10 @@ def test_harness_measures_our_service(tmp_path: Path) -> None:
     assert "| service |" in table(result)
 
 
+@pytest.mark.usefixtures("wrk")  # fails where wrk is missing
 def test_harness_compares_refusals_with_and_without_reasons(tmp_path: Path) -> None:
     """The reasons-cost pair: refused applicants only, answered with reasons by the artifact and
     without by its copy stripped of the explainer (each answer is checked for which it is)."""
-    if shutil.which("wrk") is None:
-        pytest.fail("wrk is not installed (apt-get install wrk; .ci/run does)")
     servers = ["service-refused", "service-refused-no-reasons"]
     result = run(servers, duration=1, connections=[1], rounds=1, warmup=0, out=None, model_path=PROJECT_ARTIFACT)
     for name in servers:

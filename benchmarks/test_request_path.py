@@ -11,6 +11,7 @@ and through the no-op floor (benchmarks/noop_app.py), driven without uvicorn by 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +22,7 @@ from benchmarks.asgi import AsgiDriver
 from benchmarks.conftest import N_ROWS, TOLERANCE, Served, cycling
 from benchmarks.inprocess import KEY, answer_now, build_service, scoring_request
 from contract.names import PREDICT_PATH
-from contract.records import Decision
+from inference.context import RequestContext
 from inference.service import ScoringService
 
 
@@ -39,20 +40,8 @@ def _steps(served: Served, service: ScoringService) -> dict[str, Any]:
     scores = [service.score((v,)) for v in validated]
 
     def log_record(i: int) -> bytes:
-        s = scores[i]
-        entry = Decision(
-            ts=1.8e9,
-            request_id="0123456789abcdef0123456789abcdef",
-            endpoint=PREDICT_PATH,
-            status=200,
-            latency_s=0.001,
-            model_version=service.model_version,
-            model_latency_s=s.model_latency_s,
-            threshold=service.threshold,
-            inputs=s.inputs,
-            probabilities=s.probabilities,
-            predictions=s.predictions,
-        )
+        context = RequestContext("0123456789abcdef0123456789abcdef", time.perf_counter(), 1.8e9)
+        entry = service.decision(PREDICT_PATH, 200, context, scores[i])
         return b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in entry.records())
 
     def answer(i: int) -> float:

@@ -6,7 +6,6 @@ this proves the harness, so CI notices when it breaks. Fails without wrk (apt-ge
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,8 @@ from benchmarks.soak import soak
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.usefixtures("wrk")  # fails where wrk is missing
 def test_soak_counts_every_answer_and_its_record(tmp_path: Path) -> None:
-    if shutil.which("wrk") is None:
-        pytest.fail("wrk is not installed (apt-get install wrk; .ci/run does)")
     out = tmp_path / "soak.json"
     result = soak(minutes=0.05, connections=4, sample_s=1, store="jsonl", model_path=PROJECT_ARTIFACT, out=out)
     assert out.is_file()

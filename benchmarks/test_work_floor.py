@@ -6,7 +6,6 @@ comparison of the service with both floors (benchmarks/floors_inprocess.py) time
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import orjson
@@ -78,9 +77,8 @@ def test_the_spinning_work_floor_stops_spinning_when_the_next_request_arrives(
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("wrk")  # fails where wrk is missing
 def test_the_harness_runs_the_work_floor_beside_the_noop_floor() -> None:
-    if shutil.which("wrk") is None:
-        pytest.fail("wrk is not installed (apt-get install wrk; .ci/run does)")
     servers = ["work-floor", "noop"]
     result = run(servers, duration=1, connections=[1], rounds=1, warmup=0, out=None, model_path=PROJECT_ARTIFACT)
     for name in servers:

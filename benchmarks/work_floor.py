@@ -5,11 +5,13 @@ This floor measures the work the issues mandate for each answer instead, with th
 pieces and none of its bookkeeping:
 
 1. the API key compared (`inference.security.KeyRing`, as the service does);
-2. the body validated by the same request models (`contract.requests`);
+2. the body read under the service's size limit (`inference.body.read_asgi_body`, the lean door's)
+   and validated by the same request models (`contract.requests`);
 3. the applicant scored by `ScoringService.score` itself: encoding, one onnxruntime call that also
    attributes a refused row, the decision at the threshold, the reasons of a refusal;
-4. the decision record in the contract's format (`contract.records.Decision.records`) handed to the
-   kernel with one `os.write` on an `O_APPEND` file before the answer (what survives a SIGKILL);
+4. the decision record built by `ScoringService.decision`, in the contract's format
+   (`contract.records.Decision.records`), handed to the kernel with one `os.write` on an
+   `O_APPEND` file before the answer (what survives a SIGKILL);
 5. the answer, built by `ScoringService.single_payload`, with its request id.
 
 Left out, and each needed by the real service: the request id header's middleware, the HTTP and
@@ -40,14 +42,15 @@ import orjson
 from pydantic import SecretStr
 
 from contract.names import PREDICT_PATH, READY_PATH
-from contract.records import Decision
 from contract.scorer import Scorer
+from inference.body import read_asgi_body
 from inference.context import new_context
 from inference.security import KeyRing
 from inference.service import ScoringService
 
 Message = dict[str, Any]
 _KEY_HEADER = b"x-api-key"
+_CONTENT_LENGTH = b"content-length"
 _JSON = (b"content-type", b"application/json")
 
 
@@ -106,28 +109,11 @@ class WorkFloor:
         if not keys.accepts(api_key.decode("latin-1")):
             await _send(send, 401, b'{"error":"unauthorized"}', ())
             return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        declared = next((value for name, value in scope["headers"] if name == _CONTENT_LENGTH), None)
+        limit = service.endpoints[PREDICT_PATH].max_body_bytes
+        body = await read_asgi_body(receive, declared.decode("latin-1") if declared else None, limit)
         scores = service.score((service.requests.parse_applicant(body).__dict__,))
-        decision = Decision(
-            ts=context.wall_started,
-            request_id=context.request_id,
-            endpoint=PREDICT_PATH,
-            status=200,
-            latency_s=0.0,
-            model_version=service.model_version,
-            model_latency_s=scores.model_latency_s,
-            threshold=service.threshold,
-            inputs=scores.inputs,
-            probabilities=scores.probabilities,
-            predictions=scores.predictions,
-            application_ids=scores.application_ids,
-            reasons=scores.reasons,
-        )
+        decision = service.decision(PREDICT_PATH, 200, context, scores)  # the service's own record
         os.write(self.fd, b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in decision.records()))
         answer = service.single_payload(scores, context.request_id)  # the service's own answer bytes
         await _send(send, 200, answer, ((b"x-request-id", context.request_id.encode("ascii")),))

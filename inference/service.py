@@ -270,28 +270,37 @@ class ScoringService:
         error: ServiceError | None,
     ) -> None:
         """The request's decision record, written before the answer leaves."""
-        self.recorder.record(
-            Decision(
-                ts=context.wall_started,
-                request_id=context.request_id,
-                endpoint=endpoint.path,
-                status=status,
-                latency_s=time.perf_counter() - context.started,
-                model_version=self.model_version,
-                model_latency_s=scores.model_latency_s if scores is not None else None,
-                threshold=self.threshold,
-                inputs=scores.inputs if scores is not None else (),
-                probabilities=scores.probabilities if scores is not None else (),
-                predictions=scores.predictions if scores is not None else (),
-                application_ids=scores.application_ids if scores is not None else (),
-                challenger=scores.challenger if scores is not None else None,
-                reasons=scores.reasons if scores is not None else (),
-                error=error.kind if error is not None else None,
-                error_fields=error.field_names() if error is not None else (),
-                batch_size=scores.batch_size if scores is not None else None,
-                positions=scores.positions if scores is not None else (),
-                refused_items=[(i, e.kind, e.field_names()) for i, e in scores.refused] if scores is not None else (),
-            )
+        self.recorder.record(self.decision(endpoint.path, status, context, scores, error))
+
+    def decision(
+        self,
+        endpoint: str,
+        status: int,
+        context: RequestContext,
+        scores: Scores | None,
+        error: ServiceError | None = None,
+    ) -> Decision:
+        """What one request to `endpoint` leaves for the decision record (its latency: up to now)."""
+        return Decision(
+            ts=context.wall_started,
+            request_id=context.request_id,
+            endpoint=endpoint,
+            status=status,
+            latency_s=time.perf_counter() - context.started,
+            model_version=self.model_version,
+            model_latency_s=scores.model_latency_s if scores is not None else None,
+            threshold=self.threshold,
+            inputs=scores.inputs if scores is not None else (),
+            probabilities=scores.probabilities if scores is not None else (),
+            predictions=scores.predictions if scores is not None else (),
+            application_ids=scores.application_ids if scores is not None else (),
+            challenger=scores.challenger if scores is not None else None,
+            reasons=scores.reasons if scores is not None else (),
+            error=error.kind if error is not None else None,
+            error_fields=error.field_names() if error is not None else (),
+            batch_size=scores.batch_size if scores is not None else None,
+            positions=scores.positions if scores is not None else (),
+            refused_items=[(i, e.kind, e.field_names()) for i, e in scores.refused] if scores is not None else (),
         )
 
 
