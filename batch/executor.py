@@ -60,8 +60,15 @@ class ModelRuntime:
 _RUNTIMES: dict[str, ModelRuntime] = {}
 
 
-def runtime_for(path: str, reasons: bool = False) -> ModelRuntime:
-    """The process-wide runtime for the artifact at `path`, loaded on first use (the explainer too)."""
+class ArtifactMismatch(RuntimeError):
+    """The artifact an executor found is not the one the driver checked (replaced during the job?)."""
+
+
+def runtime_for(path: str, reasons: bool = False, artifact_sha256: str = "") -> ModelRuntime:
+    """The process-wide runtime for the artifact at `path`, loaded on first use (the explainer too).
+
+    `artifact_sha256`: the export's digest of the artifact the driver loaded (its metadata);
+    ArtifactMismatch when the one at `path` carries another (empty: not checked)."""
     runtime = _RUNTIMES.get(path)
     loaded = runtime is None or (reasons and runtime.explainer is None)
     if runtime is None:
@@ -78,6 +85,12 @@ def runtime_for(path: str, reasons: bool = False) -> ModelRuntime:
         # PySpark runs a full gc.collect() after each task of a reused worker: leave what lives as
         # long as the process (modules, the session, the explainer's tables) out of every one.
         gc.freeze()
+    found = runtime.scorer.metadata.artifact_sha256
+    if artifact_sha256 and found != artifact_sha256:
+        raise ArtifactMismatch(
+            f"{path} is not the artifact the driver loaded (artifact_sha256 {found[:12] or 'none'}, expected "
+            f"{artifact_sha256[:12]}): was it replaced while the job ran?"
+        )
     return runtime
 
 
@@ -97,7 +110,8 @@ class Scoring:
 
     `model_file` is the artifact's name in SparkFiles (or a path readable by every executor);
     `reasons` is how many reasons a refused row carries (0: no `reasons` column); `staging` is
-    the folder the executors write their parts to (`batch.parts`), None when Spark writes.
+    the folder the executors write their parts to (`batch.parts`), None when Spark writes;
+    `artifact_sha256` is the driver's artifact's digest, which every executor's must match.
     """
 
     model_file: str
@@ -105,6 +119,7 @@ class Scoring:
     id_type: pa.DataType | None
     reasons: int = 0
     staging: str | None = None
+    artifact_sha256: str = ""
 
     def locate(self) -> str:
         if Path(self.model_file).is_absolute():
@@ -112,6 +127,10 @@ class Scoring:
         from pyspark import SparkFiles  # only on executors: the checker and scorer need no Spark
 
         return SparkFiles.get(self.model_file)
+
+    def runtime(self) -> ModelRuntime:
+        """This process's runtime for the job's artifact (ArtifactMismatch if it is not the driver's)."""
+        return runtime_for(self.locate(), reasons=self.reasons > 0, artifact_sha256=self.artifact_sha256)
 
     def schemas(self) -> dict[str, pa.Schema]:
         """The scored and rejects outputs' columns (docs/CONTRACTS.md, "Portfolio scoring output")."""
@@ -142,7 +161,7 @@ class Scoring:
 
     def rows_for_spark(self, pieces: Iterator[Piece]) -> Iterator[pa.RecordBatch]:
         """Score the pieces and yield every row, for an output only Spark can write."""
-        runtime = runtime_for(self.locate(), reasons=self.reasons > 0)
+        runtime = self.runtime()
         schemas, rows = self.schemas(), self.rows_schema()
         for piece in pieces:
             for out in self.score(runtime, schemas, piece.batch, piece.row_numbers):
@@ -153,7 +172,7 @@ class Scoring:
         """Score the pieces, write each part of both outputs (`batch.parts`), yield one report per part."""
         if self.staging is None:
             raise RuntimeError("write_parts needs a staging folder")
-        runtime = runtime_for(self.locate(), reasons=self.reasons > 0)
+        runtime = self.runtime()
         schemas = self.schemas()
         writer: PartWriter | None = None
         for piece in pieces:

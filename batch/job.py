@@ -1,4 +1,4 @@
-"""The driver: read the portfolio, ship the model and the code, score, write, count.
+"""The driver: read the portfolio, ship the model and the code (not on a local master), score, write, count.
 
 Output (docs/CONTRACTS.md, "Portfolio scoring output"):
 - DIR/scored/  Parquet: [id column], row_number, probability, prediction, decision, model_version,
@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -257,18 +257,23 @@ def score_portfolio(
     # The SparkContext's settings (a copy): spark-submit's keys are there as in `spark.conf`, whose
     # first use costs 0.1 s of JVM class loading (the SQL runtime's settings).
     settings = spark.sparkContext.getConf()
-    shipped = settings.get("spark.files", "")  # spark-submit --files
-    if not any(entry.rstrip("/").endswith("/" + config.model.name) for entry in shipped.split(",") if entry):
-        spark.sparkContext.addFile(str(config.model.resolve()))  # reaches every executor as SparkFiles
-    if not settings.get("spark.submit.pyFiles", ""):  # spark-submit --py-files ships it already
-        spark.sparkContext.addPyFile(str(_shipped_code()))
-
+    model_file = ship_model(spark, settings, config.model)
+    if not settings.get("spark.submit.pyFiles", "") and not workers_import_this_code(settings):
+        spark.sparkContext.addPyFile(str(_shipped_code()))  # (spark-submit --py-files ships it already)
     staging = new_staging(local_path(config.output)) if executors_write(config) else None
     kind = input_format(config.input, config.input_format)
+    scoring = Scoring(  # the planner adds the id column it finds in the input
+        model_file,
+        id_column=None,
+        id_type=None,
+        reasons=config.reasons_count if config.reasons else 0,
+        staging=staging,
+        artifact_sha256=metadata.artifact_sha256,
+    )
     if executors_read(config):
-        plan = _plan_parquet_slices(spark, config, spec, staging, log)
+        plan = _plan_parquet_slices(spark, config, spec, scoring, log)
     else:
-        plan = _plan_spark_reader(spark, config, spec, kind, staging, log)
+        plan = _plan_spark_reader(spark, config, spec, kind, scoring, log)
     try:
         if staging is not None:
             counts = _write_parts(spark, plan, config, staging, log)
@@ -354,12 +359,35 @@ def _check_columns(config: JobConfig, columns: list[str], spec: FeatureSpec) -> 
     return next((name for name in ID_COLUMNS if name in columns), None)
 
 
-def _scoring(config: JobConfig, id_column: str | None, id_type: Any, staging: str | None) -> Scoring:
-    return Scoring(config.model.name, id_column, id_type, config.reasons_count if config.reasons else 0, staging)
+def executors_share_files(settings: Any) -> bool:
+    """A local master: the executors are the driver's JVM, on this machine, and open its files where they are."""
+    return str(settings.get("spark.master", "")).startswith("local")
+
+
+def workers_import_this_code(settings: Any) -> bool:
+    """Local Python workers forked from `batch.daemon` with this source tree on their path (or it installed):
+    they import the driver's own code, so no zip of it needs shipping."""
+    conf = preloading_daemon_conf()
+    return bool(conf) and executors_share_files(settings) and all(settings.get(k) == v for k, v in conf.items())
+
+
+def ship_model(spark: Any, settings: Any, model: Path) -> str:
+    """Where the executors find the artifact: its SparkFiles name when shipped, else its path on a local master.
+
+    spark-submit --files ships it already; a local master's executors read it in place (a copy
+    per job costs the driver and each executor's first task 20-50 ms, RESULTS.md §23); any other
+    master gets it from `addFile`. Every executor checks that its artifact is the driver's (`Scoring.runtime`)."""
+    shipped = settings.get("spark.files", "")  # spark-submit --files
+    if any(entry.rstrip("/").endswith("/" + model.name) for entry in shipped.split(",") if entry):
+        return model.name
+    if executors_share_files(settings):
+        return str(model.resolve())
+    spark.sparkContext.addFile(str(model.resolve()))  # reaches every executor as SparkFiles
+    return model.name
 
 
 def _plan_parquet_slices(
-    spark: Any, config: JobConfig, spec: FeatureSpec, staging: str | None, log: Callable[[str], None]
+    spark: Any, config: JobConfig, spec: FeatureSpec, scoring: Scoring, log: Callable[[str], None]
 ) -> _Plan:
     """Parquet on a local path: executors read their slices with pyarrow (batch.parquet_slices)."""
     try:
@@ -370,10 +398,10 @@ def _plan_parquet_slices(
     log(f"read {source.num_rows:,} rows in {len(source.slices)} slice(s) from {config.input}")
     id_type = source.schema.field(id_column).type if id_column else None
     keep = spec.names + ([id_column] if id_column and id_column not in spec.names else [])
-    scoring = _scoring(config, id_column, id_type, staging)
+    scoring = replace(scoring, id_column=id_column, id_type=id_type)
     tasks = ScoreSlices(scoring, source.slices, tuple(keep), text_columns(source.schema, spec))
     partitions = max(len(source.slices), 1)  # one task per slice
-    if staging is not None:  # an RDD: no SQL plan, no Arrow stream, only the reports come back
+    if scoring.staging is not None:  # an RDD: no SQL plan, no Arrow stream, only the reports come back
         results = spark.sparkContext.parallelize(range(len(source.slices)), partitions).mapPartitions(tasks.parts)
     else:
         task_ids = spark.range(0, len(source.slices), 1, partitions)
@@ -382,7 +410,7 @@ def _plan_parquet_slices(
 
 
 def _plan_spark_reader(
-    spark: Any, config: JobConfig, spec: FeatureSpec, kind: str, staging: str | None, log: Callable[[str], None]
+    spark: Any, config: JobConfig, spec: FeatureSpec, kind: str, scoring: Scoring, log: Callable[[str], None]
 ) -> _Plan:
     """Any source Spark reads (CSV, remote Parquet): rows reach the workers as Arrow batches."""
     from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
@@ -407,10 +435,9 @@ def _plan_spark_reader(
     keep = spec.names + ([id_column] if id_column and id_column not in spec.names else [])
     rows = frame.select(*keep).withColumn(ROW_ID_COLUMN, F.monotonically_increasing_id())
     id_type = to_arrow_type(frame.schema[id_column].dataType) if id_column else None
-    scoring = _scoring(config, id_column, id_type, staging)
-    score = ScoreRows(scoring, offsets)
+    score = ScoreRows(replace(scoring, id_column=id_column, id_type=id_type), offsets)
     results = rows.mapInArrow(score, _spark_schema(score.output_schema()))
-    return _Plan(results, scoring, read)
+    return _Plan(results, score.scoring, read)
 
 
 def _read(spark: Any, config: JobConfig) -> Any:

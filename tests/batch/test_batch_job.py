@@ -13,8 +13,18 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
+from batch import job
 from batch.__main__ import main
-from batch.job import InputError, JobConfig, JobCounts, JobResult, score_portfolio
+from batch.job import (
+    InputError,
+    JobConfig,
+    JobCounts,
+    JobResult,
+    executors_share_files,
+    score_portfolio,
+    ship_model,
+    workers_import_this_code,
+)
 
 API_BATCH = 1000
 
@@ -159,6 +169,35 @@ def test_csv_and_sparks_parquet_reader_score_like_the_parquet_slices(
     theirs, ours = read(run, "rejects"), read(parquet_run, "rejects")
     assert theirs["row_number"].tolist() == ours["row_number"].tolist()
     assert [list(map(dict, p)) for p in theirs["problems"]] == [list(map(dict, p)) for p in ours["problems"]]
+
+
+def test_a_local_masters_executors_read_the_artifact_and_the_code_where_they_are(spark: Any, model_path: Path) -> None:
+    settings = spark.sparkContext.getConf()
+    assert executors_share_files(settings) and workers_import_this_code(settings)
+    shipped = list(spark.sparkContext.listFiles)
+    assert ship_model(spark, settings, model_path) == str(model_path.resolve())
+    assert list(spark.sparkContext.listFiles) == shipped  # nothing copied
+
+
+def test_any_other_master_gets_the_artifact_and_the_code_shipped(spark: Any, model_path: Path) -> None:
+    settings = {**dict(spark.sparkContext.getConf().getAll()), "spark.master": "spark://scheduler:7077"}
+    assert not executors_share_files(settings) and not workers_import_this_code(settings)
+    assert ship_model(spark, settings, model_path) == model_path.name  # the executors' SparkFiles name
+    assert any(name.endswith("/" + model_path.name) for name in spark.sparkContext.listFiles)
+    # spark-submit --files shipped it already: only its name is needed.
+    submitted = {**settings, "spark.files": f"file:///elsewhere/{model_path.name}"}
+    assert ship_model(spark, submitted, model_path) == model_path.name
+
+
+def test_shipped_artifact_and_code_score_as_in_place_ones(
+    spark: Any, portfolio: Any, model_path: Path, parquet_run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(job, "executors_share_files", lambda settings: False)  # as on a cluster: addFile, addPyFile
+    shipped = _run(spark, portfolio.parquet, tmp_path / "shipped", model_path)
+    assert shipped.counts == parquet_run.counts
+    for part in ("scored", "rejects"):
+        ours, theirs = (pq.read_table(run.out / part).sort_by("row_number") for run in (shipped, parquet_run))
+        assert ours.equals(theirs), part
 
 
 def test_a_missing_column_fails_naming_it(spark: Any, portfolio: Any, model_path: Path, tmp_path: Path) -> None:
