@@ -159,19 +159,30 @@ class BatchChecker:
 
 
 def _dictionary_codes(column: pa.DictionaryArray, levels: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
-    """`_read_categorical` for a dictionary column: each distinct text looked up once, rows by index."""
-    dictionary = column.dictionary
+    """`_read_categorical` for a dictionary column: each distinct text looked up once, rows by index.
+
+    The indices are read as they lie in their buffer; under a null one the index is undefined,
+    so it is clipped into range and its code then made NaN through the validity bitmap."""
+    dictionary, indices = column.dictionary, column.indices
     lookup = pc.index_in(dictionary, value_set=levels)
-    # One more entry, NaN, for the rows that are null (missing).
-    codes = np.append(lookup.cast(pa.float64()).to_numpy(zero_copy_only=False), np.nan)
-    indices = column.indices
+    codes = lookup.cast(pa.float64()).to_numpy(zero_copy_only=False)  # NaN: a null or unknown text
+    validity, data = indices.buffers()
+    offset, n = indices.offset, len(indices)
+    if data is None or not len(codes):  # no rows, or every row null
+        return np.full(n, np.nan), None
+    kind = indices.type  # an integer type (pyarrow's to_pandas_dtype would import pandas)
+    index_dtype = np.dtype(f"{'i' if pa.types.is_signed_integer(kind) else 'u'}{kind.byte_width}")
+    position = np.frombuffer(data, index_dtype, n, offset * kind.byte_width)
+    values = codes.take(position, mode="clip")
     if indices.null_count:
-        indices = pc.fill_null(indices.cast(pa.int64()), len(dictionary))
-    position = indices.to_numpy()
+        values += _null_adds(validity, offset, n)
     if lookup.null_count == dictionary.null_count:  # every distinct value present is a level
-        return codes[position], None
+        return values, None
     unknown = lookup.is_null().to_numpy(zero_copy_only=False) & dictionary.is_valid().to_numpy(zero_copy_only=False)
-    return codes[position], np.append(unknown, False)[position]
+    broken = unknown.take(position, mode="clip")
+    if indices.null_count:
+        broken &= indices.is_valid().to_numpy(zero_copy_only=False)
+    return values, broken
 
 
 def _read_numeric(
@@ -222,9 +233,13 @@ def nan_where_null(column: pa.Array) -> np.ndarray:
     offset, n = column.offset, len(column)
     if validity is None or data is None:
         return column.to_numpy(zero_copy_only=False)
+    return np.add(_null_adds(validity, offset, n), np.frombuffer(data, np.float64, n, offset * 8))
+
+
+def _null_adds(validity: pa.Buffer, offset: int, n: int) -> np.ndarray:
+    """Per value of an Arrow array with nulls: -0.0 where present, NaN where null (from its validity bitmap)."""
     bitmap = np.frombuffer(validity, np.uint8, (offset + n + 7) // 8)
-    adds = _NULL_ADDS.take(bitmap, axis=0).reshape(-1)[offset : offset + n]
-    return np.add(adds, np.frombuffer(data, np.float64, n, offset * 8))
+    return _NULL_ADDS.take(bitmap, axis=0).reshape(-1)[offset : offset + n]
 
 
 def _parse_numbers(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

@@ -110,3 +110,31 @@ def test_a_checker_reused_for_batches_of_one_size_checks_each_as_a_fresh_one(
     assert np.array_equal(again.valid, fresh.valid) and not again.valid[7]
     assert again.rejects == fresh.rejects and [row for row, _ in again.rejects] == [7]
     assert again.rows.tobytes() == fresh.rows.tobytes()
+
+
+@pytest.mark.parametrize("index_type", [pa.int8(), pa.int32()])
+@pytest.mark.parametrize("offset", [0, 5])
+def test_dictionary_columns_check_like_their_plain_text(
+    spec: FeatureSpec, requests: RequestModels, index_type: pa.DataType, offset: int
+) -> None:
+    """Parquet read with `read_dictionary` hands the checker dictionary columns: same rows, rejects and bits."""
+    frame = generate(64, seed=13)
+    categorical = [f.name for f in spec.features if f.is_categorical]
+    nullable = next(f.name for f in spec.features if f.is_categorical and f.nullable)
+    frame.loc[[2, 9], categorical[0]] = "Q"  # unknown levels
+    frame.loc[[4, 5, 30], nullable] = None  # missing values, under null indices
+    whole = pa.RecordBatch.from_pandas(frame, preserve_index=False)
+    columns = [
+        pa.compute.dictionary_encode(column).cast(pa.dictionary(index_type, pa.string()))
+        if name in categorical
+        else column
+        for name, column in zip(whole.schema.names, whole.columns, strict=True)
+    ]
+    # Sliced after encoding: the indices (and their validity bitmap) start `offset` values in.
+    encoded = pa.RecordBatch.from_arrays(columns, names=whole.schema.names).slice(offset)
+    plain = whole.slice(offset)
+    assert encoded.column(nullable).indices.offset == offset and encoded.column(nullable).null_count >= 1
+    ours, theirs = (BatchChecker(spec, requests).check(batch) for batch in (encoded, plain))
+    assert np.array_equal(ours.valid, theirs.valid) and not ours.valid[9 - offset]  # the unknown level
+    assert ours.rejects == theirs.rejects
+    assert ours.rows.tobytes() == theirs.rows.tobytes()
