@@ -29,7 +29,7 @@ from typing import Any
 
 from batch import class_archive, daemon
 from batch.class_archive import ClassArchive
-from batch.executor import PROBLEMS, ROW_ID_COLUMN, ROW_NUMBER, ScoreRows, Scoring
+from batch.executor import PROBLEMS, ROW_ID_COLUMN, ROW_NUMBER, ArtifactMismatch, ScoreRows, Scoring
 from batch.parquet_slices import ScoreSlices, local_path, open_input, readable_here, text_columns
 from batch.parts import REJECTS, SCORED, abandon, commit, new_staging
 from batch.progress import StageProgress
@@ -483,8 +483,15 @@ def _write_summary(config: JobConfig, result: JobResult) -> None:
 _MALFORMED = re.compile(r"\[(MALFORMED_[A-Z_]*|FAILED_READ_FILE[A-Z_.]*|CANNOT_READ_FILE[A-Z_.]*)\]")
 
 
+_MISMATCH = re.compile(rf"{ArtifactMismatch.__name__}: ([^\n]+)")
+
+
 def _as_input_error(exc: Exception, source: str) -> Exception:
-    """Spark's read failures as one line; the offending record stays out (it is client data)."""
+    """Spark's read failures, and an executor's other artifact, as one line; the offending record
+    stays out (it is client data)."""
+    mismatch = _MISMATCH.search(str(exc))  # in the worker's traceback, inside Spark's error
+    if mismatch:
+        return InputError(mismatch.group(1))
     found = _MALFORMED.findall(str(exc))  # the outer class first, the cause's further on
     if not found:
         return exc

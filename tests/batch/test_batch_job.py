@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from batch.job import (
     ship_model,
     workers_import_this_code,
 )
+from contract.scorer import Scorer
 
 API_BATCH = 1000
 
@@ -198,6 +199,19 @@ def test_shipped_artifact_and_code_score_as_in_place_ones(
     for part in ("scored", "rejects"):
         ours, theirs = (pq.read_table(run.out / part).sort_by("row_number") for run in (shipped, parquet_run))
         assert ours.equals(theirs), part
+
+
+def test_executors_finding_another_artifact_stop_the_job_saying_so(
+    spark: Any, portfolio: Any, model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver checked one artifact; the file the executors open is another (as if replaced meanwhile)."""
+    driver = Scorer(model_path)
+    driver.load()
+    monkeypatch.setattr(driver, "_metadata", replace(driver.metadata, artifact_sha256="f" * 64))
+    config = JobConfig(input=str(portfolio.parquet), output=str(tmp_path / "out"), model=model_path)
+    with pytest.raises(InputError, match=rf"^{model_path} is not the artifact the driver loaded \(artifact_sha256 "):
+        score_portfolio(spark, config, log=print, scorer=driver)
+    assert not (tmp_path / "out" / "scored").exists()  # nothing committed
 
 
 def test_a_missing_column_fails_naming_it(spark: Any, portfolio: Any, model_path: Path, tmp_path: Path) -> None:
