@@ -154,7 +154,7 @@ def build_session(
     archive = None
     if master is not None:
         builder = builder.master(master)
-        if master.startswith("local"):
+        if is_local(master):
             # Spark starts `python3` for its workers unless told otherwise: use this environment.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             # A laptop job talks to itself only: bind the driver to loopback.
@@ -359,9 +359,14 @@ def _check_columns(config: JobConfig, columns: list[str], spec: FeatureSpec) -> 
     return next((name for name in ID_COLUMNS if name in columns), None)
 
 
+def is_local(master: str) -> bool:
+    """`local`, `local[N]`, `local[*]`, `local-cluster[...]`: Spark on this machine only."""
+    return master.startswith("local")
+
+
 def executors_share_files(settings: Any) -> bool:
-    """A local master: the executors are the driver's JVM, on this machine, and open its files where they are."""
-    return str(settings.get("spark.master", "")).startswith("local")
+    """A local master: the executors run on this machine (in the driver's JVM) and open its files where they are."""
+    return is_local(str(settings.get("spark.master", "")))
 
 
 def workers_import_this_code(settings: Any) -> bool:

@@ -45,12 +45,11 @@ from contract.names import PREDICT_PATH, READY_PATH
 from contract.scorer import Scorer
 from inference.body import read_asgi_body
 from inference.context import new_context
+from inference.door import key_and_length
 from inference.security import KeyRing
 from inference.service import ScoringService
 
 Message = dict[str, Any]
-_KEY_HEADER = b"x-api-key"
-_CONTENT_LENGTH = b"content-length"
 _JSON = (b"content-type", b"application/json")
 
 
@@ -105,13 +104,11 @@ class WorkFloor:
         assert service is not None and keys is not None, "not started"
         self.arrived += 1
         context = new_context()
-        api_key = next((value for name, value in scope["headers"] if name == _KEY_HEADER), b"")
-        if not keys.accepts(api_key.decode("latin-1")):
+        api_key, declared_length = key_and_length(scope["headers"])  # as the lean door reads them
+        if not keys.accepts(api_key or ""):
             await _send(send, 401, b'{"error":"unauthorized"}', ())
             return
-        declared = next((value for name, value in scope["headers"] if name == _CONTENT_LENGTH), None)
-        limit = service.endpoints[PREDICT_PATH].max_body_bytes
-        body = await read_asgi_body(receive, declared.decode("latin-1") if declared else None, limit)
+        body = await read_asgi_body(receive, declared_length, service.endpoints[PREDICT_PATH].max_body_bytes)
         scores = service.score((service.requests.parse_applicant(body).__dict__,))
         decision = service.decision(PREDICT_PATH, 200, context, scores)  # the service's own record
         os.write(self.fd, b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in decision.records()))

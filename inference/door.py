@@ -14,7 +14,7 @@ their record) from this door either way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import partial
 
 from starlette.routing import BaseRoute
@@ -46,13 +46,7 @@ class ScoringDoor:
             await self.app(scope, receive, send)  # the FastAPI routes answer, through the same service
             return
         scope["route"] = route
-        api_key = declared_length = None
-        for name, value in scope["headers"]:
-            if name == _KEY_HEADER and api_key is None:
-                api_key = value.decode("latin-1")
-            elif name == _CONTENT_LENGTH:
-                declared_length = value.decode("latin-1")
-
+        api_key, declared_length = key_and_length(scope["headers"])
         client = scope.get("client")
         request = ScoringRequest(
             path=scope["path"],
@@ -67,6 +61,17 @@ class ScoringDoor:
         await send_answer(send, answer)
         if answer.after is not None:
             answer.after()
+
+
+def key_and_length(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """The API key (the first one sent) and the declared Content-Length of a request's ASGI headers."""
+    api_key = declared_length = None
+    for name, value in headers:
+        if name == _KEY_HEADER and api_key is None:
+            api_key = value.decode("latin-1")
+        elif name == _CONTENT_LENGTH:
+            declared_length = value.decode("latin-1")
+    return api_key, declared_length
 
 
 async def send_answer(send: Send, answer: Answer) -> None:
