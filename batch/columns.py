@@ -56,8 +56,9 @@ class BatchChecker:
     """Validates and encodes Arrow batches for one artifact's feature spec.
 
     Each batch becomes one float64 matrix, a row per field (the model inputs in spec order,
-    then the fields the model never reads), and the spec's rules are checked on the whole
-    matrix at once: a few NumPy passes per batch, not one per field.
+    then the fields the model never reads), each row written once from its column. The bounds
+    are screened on the whole matrix (each field's extremes); a required field is looked at for
+    NaN only where its column can hold one (floats; anything with nulls).
     """
 
     def __init__(self, spec: FeatureSpec, requests: RequestModels | None = None) -> None:
@@ -69,12 +70,12 @@ class BatchChecker:
         inputs = spec.input_names
         self._fields = [spec[name] for name in inputs] + [f for f in spec.features if f.name not in set(inputs)]
         self._n_inputs = len(inputs)
-        # Per row of the matrix: the bounds (+-inf never pass an unbounded numeric field), and which
-        # fields must be present. A level code is never out of bounds; NaN (missing) never is either.
-        self._low = np.array([_low(f) for f in self._fields], dtype=np.float64)[:, None]
-        self._high = np.array([_high(f) for f in self._fields], dtype=np.float64)[:, None]
-        self._required = np.array([i for i, f in enumerate(self._fields) if not f.nullable], dtype=np.intp)
+        # Per row of the matrix, its bounds (+-inf never pass an unbounded numeric field). A level
+        # code is never out of bounds; NaN (missing) never is either.
+        self._low = np.array([_low(f) for f in self._fields], dtype=np.float64)
+        self._high = np.array([_high(f) for f in self._fields], dtype=np.float64)
         self._buffer: np.ndarray | None = None
+        self._lookups: dict[str, _DictionaryLookup] = {}  # per dictionary column: its last batch's lookup
 
     @property
     def names(self) -> list[str]:
@@ -86,37 +87,47 @@ class BatchChecker:
         flagged = np.zeros(n, dtype=bool)
         unparsed: dict[str, np.ndarray] = {}
         for index, feature in enumerate(self._fields):
-            column = batch.column(feature.name)
+            column, row = batch.column(feature.name), values[index]
             if feature.is_categorical:
-                values[index], broken = self._read_categorical(feature, column)
+                broken = self._read_categorical(feature, column, row)
             else:
-                values[index], broken, text = _read_numeric(feature, column)
+                broken, text = _read_numeric(feature, column, row)
                 if text is not None:
                     unparsed[feature.name] = text
             if broken is not None:
                 flagged |= broken
-        with np.errstate(invalid="ignore"):
-            out_of_bounds = values < self._low
-            out_of_bounds |= values > self._high
-        flagged |= out_of_bounds.any(axis=0)
-        flagged |= np.isnan(values[self._required]).any(axis=0)
+            if not feature.nullable and _may_hold_nan(feature, column):
+                flagged |= np.isnan(row)  # a required field missing
+        flagged |= self._out_of_bounds(values)
 
         valid = ~flagged
         rejects: list[tuple[int, list[FieldProblem]]] = []
         rows = np.ascontiguousarray(values[: self._n_inputs].T, dtype=np.float32)  # as NumPy does for RowEncoder
-        for row in np.flatnonzero(flagged).tolist():
+        for row_index in np.flatnonzero(flagged).tolist():
             applicant = {
-                f.name: _value(f, values[index, row], unparsed.get(f.name), row, batch)
+                f.name: _value(f, values[index, row_index], unparsed.get(f.name), row_index, batch)
                 for index, f in enumerate(self._fields)
             }
             try:
                 model = self._requests().validate_applicant(applicant)
             except RequestInvalid as invalid:
-                rejects.append((row, invalid.problems))
+                rejects.append((row_index, invalid.problems))
             else:  # the screen was stricter than the request model: the model has the last word
-                valid[row] = True
-                rows[row] = self._encoder.encode_one(model.__dict__)[0]
+                valid[row_index] = True
+                rows[row_index] = self._encoder.encode_one(model.__dict__)[0]
         return CheckedBatch(valid=valid, rows=rows if valid.all() else rows[valid], rejects=rejects)
+
+    def _out_of_bounds(self, values: np.ndarray) -> np.ndarray:
+        """The rows with a number beyond its field's bounds (NaN, missing, never is).
+
+        Each field's lowest and highest value first (two passes over the matrix): only a field whose
+        extremes break a bound is compared value by value."""
+        lowest, highest = np.fmin.reduce(values, axis=1), np.fmax.reduce(values, axis=1)  # NaN ignored
+        broken = np.zeros(values.shape[1], dtype=bool)
+        for index in np.flatnonzero((lowest < self._low) | (highest > self._high)).tolist():
+            broken |= values[index] < self._low[index]
+            broken |= values[index] > self._high[index]
+        return broken
 
     def _matrix(self, n: int) -> np.ndarray:
         """The float64 matrix for a batch of n rows: one buffer, kept for the next batch of that size.
@@ -136,83 +147,108 @@ class BatchChecker:
         return self._request_models
 
     def _read_categorical(
-        self, feature: Feature, column: pa.Array | pa.ChunkedArray
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """(level codes as float64, NaN when missing or unknown; the rows whose value is no level)."""
+        self, feature: Feature, column: pa.Array | pa.ChunkedArray, out: np.ndarray
+    ) -> np.ndarray | None:
+        """Level codes into `out` (float64, NaN when missing or unknown); returns the rows whose value is no level."""
         if pa.types.is_dictionary(column.type) and pa.types.is_string(column.type.value_type):
             # Parquet read with `read_dictionary`: look each distinct value up once, then per row by index.
-            return _dictionary_codes(column, self._levels[feature.name])
+            return self._dictionary_codes(feature.name, column, out)
         if pa.types.is_dictionary(column.type):
             column = column.cast(column.type.value_type)
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-            return np.full(len(column), np.nan), ~column.is_null().to_numpy(zero_copy_only=False)
-        return self._codes(pc.index_in(column, value_set=self._levels[feature.name]), column)
-
-    @staticmethod
-    def _codes(codes: pa.Array, column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
-        encoded = codes.cast(pa.float64()).to_numpy(zero_copy_only=False)  # null (missing, unknown) -> NaN
+            out.fill(np.nan)
+            return ~column.is_null().to_numpy(zero_copy_only=False)
+        codes = pc.index_in(column, value_set=self._levels[feature.name])
+        out[:] = codes.cast(pa.float64()).to_numpy(zero_copy_only=False)  # null (missing, unknown) -> NaN
         if codes.null_count == column.null_count:  # every value present is a level
-            return encoded, None
-        return encoded, codes.is_null().to_numpy(zero_copy_only=False) & column.is_valid().to_numpy(
-            zero_copy_only=False
-        )
+            return None
+        return codes.is_null().to_numpy(zero_copy_only=False) & column.is_valid().to_numpy(zero_copy_only=False)
+
+    def _dictionary_codes(self, name: str, column: pa.DictionaryArray, out: np.ndarray) -> np.ndarray | None:
+        """`_read_categorical` for a dictionary column: each distinct text looked up once, rows by index.
+
+        A Parquet column chunk hands every batch the same dictionary, so its lookup is kept for the
+        next batch. The indices are read as they lie in their buffer; under a null one the index is
+        undefined, so it is clipped into range and its code then made NaN through the validity bitmap."""
+        dictionary, indices = column.dictionary, column.indices
+        lookup = self._lookups.get(name)
+        if lookup is None or not lookup.dictionary.equals(dictionary):
+            lookup = self._lookups[name] = _DictionaryLookup.of(dictionary, self._levels[name])
+        validity, data = indices.buffers()
+        offset, n = indices.offset, len(indices)
+        if data is None or not len(lookup.codes):  # no rows, or every row null
+            out.fill(np.nan)
+            return None
+        kind = indices.type  # an integer type (pyarrow's to_pandas_dtype would import pandas)
+        index_dtype = np.dtype(f"{'i' if pa.types.is_signed_integer(kind) else 'u'}{kind.byte_width}")
+        position = np.frombuffer(data, index_dtype, n, offset * kind.byte_width)
+        lookup.codes.take(position, mode="clip", out=out)
+        if indices.null_count:
+            out += _null_adds(validity, offset, n)
+        if lookup.unknown is None:  # every distinct value present is a level
+            return None
+        broken = lookup.unknown.take(position, mode="clip")
+        if indices.null_count:
+            broken &= indices.is_valid().to_numpy(zero_copy_only=False)
+        return broken
 
 
-def _dictionary_codes(column: pa.DictionaryArray, levels: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
-    """`_read_categorical` for a dictionary column: each distinct text looked up once, rows by index.
+@dataclass(frozen=True)
+class _DictionaryLookup:
+    """A dictionary's texts as level codes (NaN: null or no level), and which are no level (None: all are)."""
 
-    The indices are read as they lie in their buffer; under a null one the index is undefined,
-    so it is clipped into range and its code then made NaN through the validity bitmap."""
-    dictionary, indices = column.dictionary, column.indices
-    lookup = pc.index_in(dictionary, value_set=levels)
-    codes = lookup.cast(pa.float64()).to_numpy(zero_copy_only=False)  # NaN: a null or unknown text
-    validity, data = indices.buffers()
-    offset, n = indices.offset, len(indices)
-    if data is None or not len(codes):  # no rows, or every row null
-        return np.full(n, np.nan), None
-    kind = indices.type  # an integer type (pyarrow's to_pandas_dtype would import pandas)
-    index_dtype = np.dtype(f"{'i' if pa.types.is_signed_integer(kind) else 'u'}{kind.byte_width}")
-    position = np.frombuffer(data, index_dtype, n, offset * kind.byte_width)
-    values = codes.take(position, mode="clip")
-    if indices.null_count:
-        values += _null_adds(validity, offset, n)
-    if lookup.null_count == dictionary.null_count:  # every distinct value present is a level
-        return values, None
-    unknown = lookup.is_null().to_numpy(zero_copy_only=False) & dictionary.is_valid().to_numpy(zero_copy_only=False)
-    broken = unknown.take(position, mode="clip")
-    if indices.null_count:
-        broken &= indices.is_valid().to_numpy(zero_copy_only=False)
-    return values, broken
+    dictionary: pa.Array
+    codes: np.ndarray
+    unknown: np.ndarray | None
+
+    @classmethod
+    def of(cls, dictionary: pa.Array, levels: pa.Array) -> _DictionaryLookup:
+        found = pc.index_in(dictionary, value_set=levels)
+        codes = found.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        if found.null_count == dictionary.null_count:
+            return cls(dictionary, codes, None)
+        unknown = found.is_null().to_numpy(zero_copy_only=False) & dictionary.is_valid().to_numpy(zero_copy_only=False)
+        return cls(dictionary, codes, unknown)
 
 
 def _read_numeric(
-    feature: Feature, column: pa.Array | pa.ChunkedArray
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """(the numbers as float64, NaN when missing; rows broken beyond the bounds; text cells that are no number)."""
+    feature: Feature, column: pa.Array | pa.ChunkedArray, out: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The numbers into `out` (float64, NaN when missing); returns (the rows broken beyond the bounds, the text
+    cells that are no number)."""
     kind = column.type
-    # Integers and floats as NumPy sees them (no copy without nulls; NaN for a null); the caller's
-    # float64 matrix takes them as NumPy converts, which is how Arrow's cast converts too.
+    # Integers and floats as NumPy sees them (no copy without nulls; NaN for a null); the float64
+    # matrix takes them as NumPy converts, which is how Arrow's cast converts too.
     if pa.types.is_integer(kind):  # whole numbers by type: only the bounds can fail
-        return column.to_numpy(zero_copy_only=False), None, None
+        out[:] = column.to_numpy(zero_copy_only=False)
+        return None, None
     unparsed = None
     if pa.types.is_floating(kind):
         if pa.types.is_float64(kind) and isinstance(column, pa.Array) and column.null_count:
-            numbers = nan_where_null(column)
+            nan_where_null(column, out)
         else:
-            numbers = column.to_numpy(zero_copy_only=False)
+            out[:] = column.to_numpy(zero_copy_only=False)
     elif pa.types.is_decimal(kind):
-        numbers = column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        out[:] = column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        numbers, unparsed = _parse_numbers(column)
+        out[:], unparsed = _parse_numbers(column)
     else:  # booleans, dates, ...: never a number for the request model either
-        return np.full(len(column), np.nan), ~column.is_null().to_numpy(zero_copy_only=False), None
+        out.fill(np.nan)
+        return ~column.is_null().to_numpy(zero_copy_only=False), None
     broken = None
     if feature.dtype == "int64":  # a fraction in an integer field (NaN and inf compare false here)
         with np.errstate(invalid="ignore"):
-            broken = np.abs(numbers - np.trunc(numbers)) > 0
+            broken = np.abs(out - np.trunc(out)) > 0
     if unparsed is not None and unparsed.any():
         broken = unparsed if broken is None else broken | unparsed
-    return numbers, broken, unparsed
+    return broken, unparsed
+
+
+def _may_hold_nan(feature: Feature, column: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether a field's matrix row can hold NaN (a missing value), besides an unknown level's (flagged already).
+
+    An integer or a level is NaN only where it is null: no null, no NaN. A float can be NaN itself."""
+    return column.null_count > 0 or not (feature.is_categorical or pa.types.is_integer(column.type))
 
 
 # For each byte of an Arrow validity bitmap (least significant bit first), what to add to its 8
@@ -222,18 +258,22 @@ _NULL_ADDS = np.where(
 )
 
 
-def nan_where_null(column: pa.Array) -> np.ndarray:
+def nan_where_null(column: pa.Array, out: np.ndarray | None = None) -> np.ndarray:
     """A float64 column with nulls as NumPy gets it from `to_numpy` (NaN for a null), at a third of the cost.
 
     pyarrow copies such a column value by value; here the values are taken as they lie in
     their buffer, and one lookup per bitmap byte puts NaN on the null ones (the values under a
-    null are undefined, and NaN plus anything is NaN).
+    null are undefined, and NaN plus anything is NaN). `out`: the array written (else a new one).
     """
     validity, data = column.buffers()
     offset, n = column.offset, len(column)
     if validity is None or data is None:
-        return column.to_numpy(zero_copy_only=False)
-    return np.add(_null_adds(validity, offset, n), np.frombuffer(data, np.float64, n, offset * 8))
+        numbers = column.to_numpy(zero_copy_only=False)
+        if out is None:
+            return numbers
+        out[:] = numbers
+        return out
+    return np.add(_null_adds(validity, offset, n), np.frombuffer(data, np.float64, n, offset * 8), out=out)
 
 
 def _null_adds(validity: pa.Buffer, offset: int, n: int) -> np.ndarray:

@@ -138,3 +138,61 @@ def test_dictionary_columns_check_like_their_plain_text(
     assert np.array_equal(ours.valid, theirs.valid) and not ours.valid[9 - offset]  # the unknown level
     assert ours.rejects == theirs.rejects
     assert ours.rows.tobytes() == theirs.rows.tobytes()
+
+
+def test_a_value_on_its_bound_passes_and_the_next_float_beyond_it_is_refused(
+    spec: FeatureSpec, requests: RequestModels
+) -> None:
+    """The screen compares each field's extremes first: one value just past a bound must still be caught."""
+    bounded = [f for f in spec.features if f.dtype == "float64" and f.minimum is not None and f.maximum is not None]
+    low_field, high_field = bounded[0], bounded[-1]
+    frame = generate(40, seed=17)
+    frame.loc[3, low_field.name] = low_field.minimum
+    frame.loc[4, high_field.name] = high_field.maximum
+    frame.loc[11, low_field.name] = np.nextafter(low_field.minimum, -np.inf)
+    frame.loc[12, high_field.name] = np.nextafter(high_field.maximum, np.inf)
+    checked = BatchChecker(spec, requests).check(pa.RecordBatch.from_pandas(frame, preserve_index=False))
+    assert [index for index, _ in checked.rejects] == [11, 12]
+    assert [{p.field for p in problems} for _, problems in checked.rejects] == [{low_field.name}, {high_field.name}]
+    assert checked.valid[3] and checked.valid[4]
+
+
+def test_a_nan_in_a_required_float_column_without_nulls_is_a_missing_value(
+    spec: FeatureSpec, requests: RequestModels
+) -> None:
+    required = next(f.name for f in spec.features if f.dtype == "float64" and not f.nullable)
+    frame = generate(30, seed=19)
+    frame.loc[6, required] = math.nan
+    whole = pa.RecordBatch.from_pandas(frame, preserve_index=False)  # (which makes NaN a null)
+    index = whole.schema.get_field_index(required)
+    batch = whole.set_column(index, required, pa.array(frame[required].to_numpy(), pa.float64()))
+    assert batch.column(required).null_count == 0  # a NaN value, not a null cell
+    checked = BatchChecker(spec, requests).check(batch)
+    applicant = {name: jsonish(frame.loc[6, name]) for name in spec.names}
+    applicant = {name: value.item() if isinstance(value, np.generic) else value for name, value in applicant.items()}
+    expected, _ = api_verdict(requests, applicant)
+    assert checked.rejects == [(6, expected)] and {p.field for p in expected or []} == {required}
+
+
+def test_a_checker_reused_across_dictionaries_looks_each_one_up(spec: FeatureSpec, requests: RequestModels) -> None:
+    """A dictionary column's lookup is kept between batches: a batch with another dictionary gets its own."""
+    categorical = [f.name for f in spec.features if f.is_categorical]
+    first, second = generate(50, seed=23), generate(50, seed=29)
+    second.loc[[1, 8], categorical[0]] = "Q"  # an unknown level: only the second batch's dictionary holds it
+
+    def encoded(frame: Any) -> pa.RecordBatch:
+        whole = pa.RecordBatch.from_pandas(frame, preserve_index=False)
+        columns = [
+            pa.compute.dictionary_encode(column) if name in categorical else column
+            for name, column in zip(whole.schema.names, whole.columns, strict=True)
+        ]
+        return pa.RecordBatch.from_arrays(columns, names=whole.schema.names)
+
+    reused = BatchChecker(spec, requests)
+    for frame in (first, second, first):
+        batch = encoded(frame)
+        again = reused.check(batch)
+        fresh = BatchChecker(spec, requests).check(pa.RecordBatch.from_pandas(frame, preserve_index=False))
+        assert np.array_equal(again.valid, fresh.valid) and again.rejects == fresh.rejects
+        assert again.rows.tobytes() == fresh.rows.tobytes()
+    assert [row for row, _ in reused.check(encoded(second)).rejects] == [1, 8]
