@@ -10,7 +10,8 @@ and it:
 
 1. imports PySpark from the installed package, with the bytecode compiled at install, when the zip
    on the path is that package's own copy (`<site-packages>/pyspark/python/lib/pyspark.zip`): the
-   same files either way;
+   same files either way. That zip, py4j's, and spark-core's jar leave the path, with their
+   importers (`without_installed_pyspark_archives`);
 2. imports `PRELOADED` and freezes them out of the garbage collector's scans (`gc.freeze`), so the
    forked workers inherit them, and PySpark's `gc.collect()` after each task skips them;
 3. keeps pandas out of the workers (`WithoutPandas`): the job's tasks never use it (they run on
@@ -66,26 +67,38 @@ class NotPreloadable(RuntimeError):
     """The daemon cannot preload safely; PySpark's own daemon runs instead."""
 
 
-def prefer_installed_pyspark(path: list[str]) -> list[str]:
-    """`path` with the zips of an installed pyspark's `python/lib` moved last (so the package itself wins).
+def without_installed_pyspark_archives(path: list[str]) -> list[str]:
+    """`path` without the archives of an installed pyspark that Spark puts first on its workers' path.
 
-    Only zips inside an importable pyspark package (its `__init__.py` beside `python/lib`, its
-    parent folder on `path`) move: there the package and the zip hold the same release.
+    Those are the zips of its `python/lib` (the same release as the package itself, which is then
+    imported, from its bytecode) and the jars of its `jars/` folder (Java classes: spark-core's is
+    there for a PySpark packed inside it; a pip-installed one is not). Only archives inside an
+    importable pyspark package (its `__init__.py` there, its parent folder on `path`) go.
     """
-    zips = []
-    for entry in path:
-        lib = Path(entry).parent
-        package = lib.parent.parent
-        if (
-            entry.endswith(".zip")
-            and lib.name == "lib"
-            and lib.parent.name == "python"
-            and package.name == "pyspark"
-            and (package / "__init__.py").is_file()
-            and str(package.parent) in path
-        ):
-            zips.append(entry)
-    return [entry for entry in path if entry not in zips] + zips
+    return [entry for entry in path if _installed_pyspark_holding(entry) not in path]
+
+
+def _installed_pyspark_holding(entry: str) -> str | None:
+    """The folder holding the importable pyspark package that `entry` is an archive of, if it is one."""
+    archive = Path(entry)
+    if archive.suffix == ".zip" and archive.parent.name == "lib" and archive.parent.parent.name == "python":
+        package = archive.parent.parent.parent
+    elif archive.suffix == ".jar" and archive.parent.name == "jars":
+        package = archive.parent.parent
+    else:
+        return None
+    return str(package.parent) if package.name == "pyspark" and (package / "__init__.py").is_file() else None
+
+
+def forget_importers(archives: set[str]) -> None:
+    """Drop the path importers of `archives` (and of the folders inside them, for namespace packages).
+
+    PySpark's worker calls `importlib.invalidate_caches()` on its first task (it puts the task's
+    files folder on the path), and every zip importer then reads its archive's directory again:
+    spark-core's jar (5,973 entries, twice) cost each worker about 55 ms before its first row."""
+    for key in list(sys.path_importer_cache):
+        if any(key == archive or key.startswith(archive + os.sep) for archive in archives):
+            del sys.path_importer_cache[key]
 
 
 def thread_count() -> int:
@@ -127,7 +140,9 @@ def preload(modules: tuple[str, ...] = PRELOADED) -> None:
     """Import `modules` (PySpark from its installed bytecode); NotPreloadable if that starts a thread."""
     if thread_count() != 1:
         raise NotPreloadable(f"{thread_count()} threads before preloading")
-    sys.path[:] = prefer_installed_pyspark(sys.path)
+    kept = without_installed_pyspark_archives(sys.path)
+    forget_importers(set(sys.path) - set(kept))
+    sys.path[:] = kept
     if "pandas" not in sys.modules:
         sys.meta_path.insert(0, WithoutPandas())
     # The JVM reads the daemon's port from stdout: nothing an import prints may land there.

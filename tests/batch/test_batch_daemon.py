@@ -16,7 +16,7 @@ import pandas as pd
 import pyspark
 import pytest
 
-from batch.daemon import MODULE, PYSPARK_DAEMON, prefer_installed_pyspark
+from batch.daemon import MODULE, PYSPARK_DAEMON, without_installed_pyspark_archives
 from batch.job import JobConfig, preloading_daemon_conf, score_portfolio
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +30,7 @@ def _facts(spark: Any) -> list[dict[str, Any]]:
         # Nested, so cloudpickle ships it by value: the worker imports nothing of this test module.
         import os
         import sys
+        from zipimport import zipimporter
 
         import pyspark
 
@@ -52,6 +53,8 @@ def _facts(spark: Any) -> list[dict[str, Any]]:
             "pyspark": pyspark.__file__,
             "batch_columns": None if columns is None else columns.__file__,
             "pandas_import": pandas_import,
+            "archives_on_path": [entry for entry in sys.path if entry.endswith((".zip", ".jar"))],
+            "zip_importers": [key for key, found in sys.path_importer_cache.items() if isinstance(found, zipimporter)],
         }
 
     return spark.sparkContext.parallelize(range(2), 2).mapPartitions(probe).collect()
@@ -69,6 +72,10 @@ def test_the_jobs_workers_fork_from_the_preloading_daemon(spark: Any) -> None:
         assert facts["batch_columns"] == str(ROOT / "batch" / "columns.py")
         # ... PySpark from the installed package (its bytecode), not from pyspark.zip ...
         assert facts["pyspark"] == str(INSTALLED_PYSPARK / "__init__.py")
+        # ... with none of its archives left on the path, nor their importers (each would read its
+        # archive's directory again when PySpark invalidates the import caches on a first task) ...
+        assert not [entry for entry in facts["archives_on_path"] if entry.startswith(str(INSTALLED_PYSPARK))]
+        assert facts["zip_importers"] == []
         # ... and never anything that starts a thread: no onnxruntime, one thread in the daemon.
         assert not facts["daemon_has_onnxruntime"]
         assert facts["daemon_threads"] == 1
@@ -148,16 +155,19 @@ def test_a_preload_that_would_leave_a_thread_falls_back_to_pysparks_daemon() -> 
     assert f"{MODULE}: preloading started 1 thread(s); running {PYSPARK_DAEMON} instead" in stderr
 
 
-def test_only_the_installed_packages_own_zips_move_behind_it(tmp_path: Path) -> None:
+def test_only_the_installed_packages_own_archives_leave_the_path(tmp_path: Path) -> None:
     site = tmp_path / "site-packages"
-    lib = site / "pyspark" / "python" / "lib"
-    lib.mkdir(parents=True)
-    (site / "pyspark" / "__init__.py").touch()
+    (site / "pyspark" / "python" / "lib").mkdir(parents=True)
+    (site / "pyspark" / "jars").mkdir()
+    (site / "pyspark" / "__init__.py").write_text("")
+    lib, jars = site / "pyspark" / "python" / "lib", site / "pyspark" / "jars"
     spark_home_zip = str(tmp_path / "spark-4" / "python" / "lib" / "pyspark.zip")  # another release: stays
-    own = [str(lib / "pyspark.zip"), str(lib / "py4j-src.zip")]
-    path = [str(tmp_path), *own, spark_home_zip, str(site)]
-    assert prefer_installed_pyspark(path) == [str(tmp_path), spark_home_zip, str(site), *own]
-    assert prefer_installed_pyspark([*own, spark_home_zip]) == [*own, spark_home_zip]  # no package on the path
+    other_jar = str(tmp_path / "spark-4" / "jars" / "spark-core.jar")
+    own = [str(lib / "pyspark.zip"), str(lib / "py4j-src.zip"), str(jars / "spark-core.jar")]
+    path = [str(tmp_path), *own, spark_home_zip, other_jar, str(site)]
+    assert without_installed_pyspark_archives(path) == [str(tmp_path), spark_home_zip, other_jar, str(site)]
+    no_package = [*own, spark_home_zip]  # the package itself is not importable from this path: all stay
+    assert without_installed_pyspark_archives(no_package) == no_package
 
 
 def test_the_daemon_is_set_only_where_the_workers_run_this_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
