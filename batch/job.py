@@ -407,7 +407,7 @@ def _plan_parquet_slices(
     tasks = ScoreSlices(scoring, source.slices, tuple(keep), text_columns(source.schema, spec))
     partitions = max(len(source.slices), 1)  # one task per slice
     if scoring.staging is not None:  # an RDD: no SQL plan, no Arrow stream, only the reports come back
-        results = spark.sparkContext.parallelize(range(len(source.slices)), partitions).mapPartitions(tasks.parts)
+        results = spark.sparkContext.parallelize([], partitions).mapPartitionsWithIndex(tasks.task)
     else:
         task_ids = spark.range(0, len(source.slices), 1, partitions)
         results = task_ids.mapInArrow(tasks, _spark_schema(scoring.rows_schema()))

@@ -82,9 +82,10 @@ def open_input(uri: str, slice_rows: int = SLICE_ROWS) -> ParquetInput:
 class ScoreSlices:
     """What a task does with its slices: read each with pyarrow, score it, write its part or hand Spark its rows.
 
-    Called by an RDD's `mapPartitions` over slice indices (`parts`: the executors write their
-    parts, only the reports come back), or by `mapInArrow` over `spark.range(len(slices))` when
-    Spark writes the output (`__call__`: the rows go back through the JVM).
+    Called by an RDD's `mapPartitionsWithIndex` over one empty partition per slice (`task`: the
+    executors write their parts, only the reports come back), or by `mapInArrow` over
+    `spark.range(len(slices))` when Spark writes the output (`__call__`: the rows go back
+    through the JVM).
     """
 
     scoring: Scoring
@@ -95,6 +96,16 @@ class ScoreSlices:
 
     def parts(self, indices: Iterable[int]) -> Iterator[dict[str, Any]]:
         return self.scoring.write_parts(self._pieces(indices))
+
+    def task(self, index: int, rows: Iterator[Any]) -> Iterator[dict[str, Any]]:
+        """Task `index` writes slice `index`'s part (none past the last slice), then reads its input, which is empty.
+
+        The slice comes from the partition's index, not from its rows: a worker's first task would
+        otherwise wait for the JVM to send that empty input, about 40 ms after the task's command
+        (RESULTS.md §24). PySpark expects the input read to its end before the task ends."""
+        yield from self.parts([index] if index < len(self.slices) else [])
+        if any(True for _ in rows):
+            raise RuntimeError(f"task {index} was given rows: its input must be empty")
 
     def __call__(self, tasks: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         return self.scoring.rows_for_spark(self._pieces(i for batch in tasks for i in batch.column(0).to_pylist()))

@@ -214,6 +214,18 @@ def test_executors_finding_another_artifact_stop_the_job_saying_so(
     assert not (tmp_path / "out" / "scored").exists()  # nothing committed
 
 
+def test_an_empty_book_scores_nothing_and_still_writes_both_outputs(
+    spark: Any, portfolio: Any, model_path: Path, tmp_path: Path
+) -> None:
+    """No row group, so no slice: the one task there is scores nothing (no slice of its index)."""
+    source = tmp_path / "empty.parquet"
+    portfolio.frame.head(0).to_parquet(source)
+    run = _run(spark, source, tmp_path / "out", model_path)
+    assert run.counts == JobCounts(read=0, scored=0, rejected=0)
+    assert read(run, "scored").empty and read(run, "rejects").empty
+    assert "probability" in pq.read_schema(next((run.out / "scored").glob("*.parquet"))).names
+
+
 def test_a_missing_column_fails_naming_it(spark: Any, portfolio: Any, model_path: Path, tmp_path: Path) -> None:
     source = tmp_path / "no-income.parquet"
     portfolio.frame.drop(columns=["AMT_INCOME_TOTAL", "EXT_SOURCE_1"]).head(50).to_parquet(source)
