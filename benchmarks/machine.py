@@ -95,8 +95,22 @@ def process_tree(pid: int) -> list[int]:
     return seen
 
 
+def rss_mb(pid: int) -> float:
+    """RSS of a process tree in MB (10^6 bytes), from the kernel's counters: cheap enough to sample often."""
+    pages = 0
+    for p in process_tree(pid):
+        try:
+            pages += int(Path(f"/proc/{p}/statm").read_text().split()[1])
+        except OSError:
+            continue
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 1e6, 1)
+
+
 def memory_mb(pid: int) -> dict[str, float]:
-    """RSS and PSS (shared pages divided among sharers) of a process tree, in MB (10^6 bytes)."""
+    """RSS and PSS (shared pages divided among sharers) of a process tree, in MB (10^6 bytes).
+
+    PSS walks every page table of every process (`smaps_rollup`): 15-30 ms of CPU for a Spark job's
+    tree (benchmarks/RESULTS.md §24), so `rss_mb` is what to sample often."""
     rss_kb = pss_kb = 0
     per_process = []
     for p in process_tree(pid):
