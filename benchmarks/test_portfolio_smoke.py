@@ -25,7 +25,7 @@ def test_portfolio_benchmark_runs_the_job_and_the_loop(tmp_path: Path) -> None:
     assert job["rows"] == loop["rows"] == 3000
     assert job["scored"] + job["rejected"] == 3000 and job["scored"] == loop["scored"]
     assert summary["agreement"]["max_abs_diff_job_vs_loop"] == 0.0  # the same code, the same bits
-    assert job["peak_rss_mb"] > 0 and loop["rows_per_s"] > 0
+    assert job["peak_rss_mb"] > 0 and job["peak_pss_mb"] > 0 and loop["rows_per_s"] > 0
     assert len(job["rounds_rows_per_s"]) == len(loop["rounds_rows_per_s"]) == 2  # two interleaved rounds
     assert job["rows_per_s"] in job["rounds_rows_per_s"]
     # End to end counts the session's start-up as well: never faster than from the session ready.
