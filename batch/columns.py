@@ -160,9 +160,7 @@ class BatchChecker:
             return ~column.is_null().to_numpy(zero_copy_only=False)
         codes = pc.index_in(column, value_set=self._levels[feature.name])
         out[:] = codes.cast(pa.float64()).to_numpy(zero_copy_only=False)  # null (missing, unknown) -> NaN
-        if codes.null_count == column.null_count:  # every value present is a level
-            return None
-        return codes.is_null().to_numpy(zero_copy_only=False) & column.is_valid().to_numpy(zero_copy_only=False)
+        return _no_level(codes, column)
 
     def _dictionary_codes(self, name: str, column: pa.DictionaryArray, out: np.ndarray) -> np.ndarray | None:
         """`_read_categorical` for a dictionary column: each distinct text looked up once, rows by index.
@@ -204,11 +202,14 @@ class _DictionaryLookup:
     @classmethod
     def of(cls, dictionary: pa.Array, levels: pa.Array) -> _DictionaryLookup:
         found = pc.index_in(dictionary, value_set=levels)
-        codes = found.cast(pa.float64()).to_numpy(zero_copy_only=False)
-        if found.null_count == dictionary.null_count:
-            return cls(dictionary, codes, None)
-        unknown = found.is_null().to_numpy(zero_copy_only=False) & dictionary.is_valid().to_numpy(zero_copy_only=False)
-        return cls(dictionary, codes, unknown)
+        return cls(dictionary, found.cast(pa.float64()).to_numpy(zero_copy_only=False), _no_level(found, dictionary))
+
+
+def _no_level(codes: pa.Array | pa.ChunkedArray, texts: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
+    """Which texts are present but no level (`codes` is their `index_in`); None when every present one is."""
+    if codes.null_count == texts.null_count:
+        return None
+    return codes.is_null().to_numpy(zero_copy_only=False) & texts.is_valid().to_numpy(zero_copy_only=False)
 
 
 def _read_numeric(
