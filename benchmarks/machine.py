@@ -95,15 +95,23 @@ def process_tree(pid: int) -> list[int]:
     return seen
 
 
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+def _resident_bytes(pid: int) -> int:
+    """One process's RSS (VmRSS), from its kernel counters (`statm`); OSError once it has exited."""
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE_BYTES
+
+
 def rss_mb(pid: int) -> float:
     """RSS of a process tree in MB (10^6 bytes), from the kernel's counters: cheap enough to sample often."""
-    pages = 0
+    total = 0
     for p in process_tree(pid):
         try:
-            pages += int(Path(f"/proc/{p}/statm").read_text().split()[1])
+            total += _resident_bytes(p)
         except OSError:
             continue
-    return round(pages * os.sysconf("SC_PAGE_SIZE") / 1e6, 1)
+    return round(total / 1e6, 1)
 
 
 def memory_mb(pid: int) -> dict[str, float]:
@@ -111,21 +119,20 @@ def memory_mb(pid: int) -> dict[str, float]:
 
     PSS walks every page table of every process (`smaps_rollup`): 15-30 ms of CPU for a Spark job's
     tree (benchmarks/RESULTS.md §24), so `rss_mb` is what to sample often."""
-    rss_kb = pss_kb = 0
+    rss_bytes = pss_kb = 0
     per_process = []
     for p in process_tree(pid):
         try:
-            status = Path(f"/proc/{p}/status").read_text()
+            rss = _resident_bytes(p)
             rollup = Path(f"/proc/{p}/smaps_rollup").read_text()
         except OSError:
             continue
-        rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
         pss = next(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:"))
-        rss_kb += rss
+        rss_bytes += rss
         pss_kb += pss
-        per_process.append(round(rss * 1024 / 1e6, 1))
+        per_process.append(round(rss / 1e6, 1))
     return {
-        "rss_mb": round(rss_kb * 1024 / 1e6, 1),
+        "rss_mb": round(rss_bytes / 1e6, 1),
         "pss_mb": round(pss_kb * 1024 / 1e6, 1),
         "rss_mb_per_process": per_process,
     }
