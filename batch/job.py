@@ -397,7 +397,7 @@ def _plan_parquet_slices(
 ) -> _Plan:
     """Parquet on a local path: executors read their slices with pyarrow (batch.parquet_slices)."""
     try:
-        source = open_input(config.input)
+        source = open_input(config.input, slots=spark.sparkContext.defaultParallelism)
     except Exception as exc:  # pyarrow's ArrowInvalid, OSError, ...: the file is not readable Parquet
         raise InputError(f"cannot read {config.input} as PARQUET: {_first_line(exc)}") from None
     id_column = _check_columns(config, source.schema.names, spec)

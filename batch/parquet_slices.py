@@ -4,13 +4,15 @@ Spark's own path from a Parquet file to a Python worker turns every value into a
 back into Arrow: for the model's 120 columns that costs more than validating and scoring the
 row (benchmarks/RESULTS.md §11). For Parquet on a local path or file:// URI (a laptop, or a
 folder every node mounts; other URIs go through Spark's reader) the driver therefore lists the
-file's row groups, cuts them into slices of at most `SLICE_ROWS` rows and runs one Spark task
-per slice (`spark.range(len(slices))`, no shuffle); each task reads its slice with pyarrow and
-runs the same checker and scorer. Row numbers come from the row groups' own offsets.
+file's row groups, cuts them into slices (`open_input`) and runs one Spark task per slice (no
+shuffle); each task reads its slice with pyarrow and runs the same checker and scorer. Row
+numbers come from the row groups' own offsets.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +25,11 @@ import pyarrow.parquet as pq
 from batch.executor import Piece, Scoring
 from contract.spec import FeatureSpec
 
-SLICE_ROWS = 100_000
 BATCH_ROWS = 10_000  # Spark's default Arrow batch size
+SKIP_COST = 0.16
+"""What decoding a row costs, as a share of reading and scoring it (about 0.75 of 4.7 µs in a
+job's task, RESULTS.md §25). pyarrow reads a row group from its first row, so a slice that starts
+inside one decodes every row before its start, and drops it."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,14 @@ class ParquetInput:
         return sum(s.stop - s.start for s in self.slices)
 
 
-def open_input(uri: str, slice_rows: int = SLICE_ROWS) -> ParquetInput:
-    """The file (or folder of files, in name order) cut into slices; raises on anything unreadable."""
+def open_input(uri: str, slots: int = 1, min_slice_rows: int = BATCH_ROWS) -> ParquetInput:
+    """The file (or folder of files, in name order) cut into slices; raises on anything unreadable.
+
+    A row group is one slice, unless the job would then leave some of its `slots` (the tasks
+    that run at once) idle: a row group is cut into as many slices as its share of all the rows
+    asks of the slots, none shorter than `min_slice_rows`, and where it is cut, the later slices
+    are the shorter, since each one first decodes what comes before it (`cut_row_group`).
+    """
     filesystem, path = pafs.LocalFileSystem(), local_path(uri)
     info = filesystem.get_file_info(path)
     if info.type == pafs.FileType.Directory:
@@ -61,21 +72,37 @@ def open_input(uri: str, slice_rows: int = SLICE_ROWS) -> ParquetInput:
     else:
         files = [path]
     schema: pa.Schema | None = None
-    slices: list[Slice] = []
-    first_row = 0
+    groups: list[tuple[str, int, int]] = []  # file, row group, rows
     for file in files:
         metadata = pq.ParquetFile(file, filesystem=filesystem).metadata
-        file_schema = metadata.schema.to_arrow_schema()
-        schema = schema or file_schema
-        for group in range(metadata.num_row_groups):
-            rows = metadata.row_group(group).num_rows
-            for start in range(0, rows, slice_rows):
-                stop = min(start + slice_rows, rows)
-                slices.append(Slice(file, group, start, stop, first_row))
-                first_row += stop - start
+        schema = schema or metadata.schema.to_arrow_schema()
+        groups += [(file, group, metadata.row_group(group).num_rows) for group in range(metadata.num_row_groups)]
     if schema is None:
         raise ValueError("no Parquet file found")
+    total = sum(rows for _, _, rows in groups)
+    slices: list[Slice] = []
+    first_row = 0
+    for file, group, rows in groups:
+        if not rows:
+            continue
+        wanted = math.ceil(slots * rows / total)
+        bounds = cut_row_group(rows, max(1, min(wanted, rows // max(min_slice_rows, 1))))
+        for start, stop in itertools.pairwise(bounds):
+            slices.append(Slice(file, group, start, stop, first_row + start))
+        first_row += rows
     return ParquetInput(uri, schema, tuple(slices))
+
+
+def cut_row_group(rows: int, pieces: int, skip_cost: float = SKIP_COST) -> list[int]:
+    """Where to cut a row group of `rows` into `pieces` slices that cost the same to read and score.
+
+    Slice i starts at b(i) and costs its own rows plus `skip_cost` per row before it:
+    b(i+1) - b(i) + skip_cost * b(i) = C for every slice, so b(i) = C * (1 - (1 - skip_cost)**i) / skip_cost.
+    Returns the bounds, 0 first and `rows` last."""
+    keep = 1 - skip_cost
+    cost = rows * skip_cost / (1 - keep**pieces)
+    inner = [round(cost * (1 - keep**index) / skip_cost) for index in range(1, pieces)]
+    return [0, *inner, rows]
 
 
 @dataclass(frozen=True)

@@ -226,6 +226,22 @@ def test_an_empty_book_scores_nothing_and_still_writes_both_outputs(
     assert "probability" in pq.read_schema(next((run.out / "scored").glob("*.parquet"))).names
 
 
+def test_one_big_row_group_is_cut_for_every_core(spark: Any, portfolio: Any, model_path: Path, tmp_path: Path) -> None:
+    """pandas writes a book of up to a million rows as one row group: the job cuts it into a slice per core."""
+    source = tmp_path / "one-group.parquet"
+    frame = pd.concat([portfolio.frame] * 10, ignore_index=True)  # 25,000 rows, room for 2 slices of a batch
+    frame.to_parquet(source, index=False)
+    assert pq.ParquetFile(source).metadata.num_row_groups == 1
+    run = _run(spark, source, tmp_path / "out", model_path)
+    bad = len(portfolio.bad_rows) * 10
+    assert run.counts == JobCounts(read=len(frame), scored=len(frame) - bad, rejected=bad)
+    assert spark.sparkContext.defaultParallelism == 2
+    assert len(list((run.out / "scored").glob("*.parquet"))) == 2  # a part per slice
+    assert read(run, "scored")["row_number"].tolist() == [
+        n for n in range(1, len(frame) + 1) if (n - 1) % len(portfolio.frame) not in portfolio.bad_rows
+    ]
+
+
 def test_a_missing_column_fails_naming_it(spark: Any, portfolio: Any, model_path: Path, tmp_path: Path) -> None:
     source = tmp_path / "no-income.parquet"
     portfolio.frame.drop(columns=["AMT_INCOME_TOTAL", "EXT_SOURCE_1"]).head(50).to_parquet(source)

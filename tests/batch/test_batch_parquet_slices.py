@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from batch.executor import PROBLEMS, ROW_NUMBER, Scoring
-from batch.parquet_slices import ScoreSlices, open_input
+from batch.parquet_slices import SKIP_COST, ParquetInput, ScoreSlices, cut_row_group, open_input
 from contract.spec import FeatureSpec
 
 
@@ -26,26 +27,58 @@ def run_tasks(source: Any, model_path: Path, spec: FeatureSpec) -> pa.Table:
     return pa.Table.from_batches(list(tasks(iter([task_ids]))), schema=tasks.scoring.rows_schema())
 
 
-@pytest.mark.parametrize("slice_rows", [300, 700, 5_000])
+@pytest.mark.parametrize("slots", [1, 8, 24])
 def test_slices_cover_every_row_once_in_input_order(
-    portfolio: Any, model_path: Path, spec: FeatureSpec, tmp_path: Path, slice_rows: int
+    portfolio: Any, model_path: Path, spec: FeatureSpec, tmp_path: Path, slots: int
 ) -> None:
     table = pq.read_table(portfolio.parquet)
     folder = tmp_path / "book"
     folder.mkdir()
-    # Two files (read in name order), row groups of 700 rows: slices cut across and within groups.
+    # Two files (read in name order), five row groups of 700 rows or fewer: more slots than that cut them.
     pq.write_table(table.slice(0, 1_500), folder / "part-0.parquet", row_group_size=700)
     pq.write_table(table.slice(1_500), folder / "part-1.parquet", row_group_size=700)
     (folder / "_SUCCESS").write_text("")  # Spark's marker files are skipped
 
-    source = open_input(str(folder), slice_rows=slice_rows)
+    source = open_input(str(folder), slots=slots, min_slice_rows=100)
     assert source.num_rows == table.num_rows
+    assert len(source.slices) == 5 if slots == 1 else len(source.slices) > 5
     out = run_tasks(source, model_path, spec).sort_by(ROW_NUMBER)
     assert out.column(ROW_NUMBER).to_pylist() == list(range(1, table.num_rows + 1))
     assert out.column("SK_ID_CURR").to_pylist() == table.column("SK_ID_CURR").to_pylist()
     numbers, problems = out.column(ROW_NUMBER).to_pylist(), out.column(PROBLEMS).to_pylist()
     rejected = [n for n, p in zip(numbers, problems, strict=True) if p]
     assert rejected == [row + 1 for row in portfolio.bad_rows]
+
+
+def slice_rows(source: ParquetInput) -> list[tuple[int, int]]:
+    """(row group, rows) of each slice."""
+    return [(s.row_group, s.stop - s.start) for s in source.slices]
+
+
+def test_row_groups_are_cut_only_to_keep_every_slot_busy(tmp_path: Path) -> None:
+    book = pa.table({"x": list(range(60_000))})
+    many = tmp_path / "many.parquet"
+    pq.write_table(book, many, row_group_size=20_000)
+    assert slice_rows(open_input(str(many), slots=2)) == [(0, 20_000), (1, 20_000), (2, 20_000)]  # 3 groups, 2 slots
+
+    one = tmp_path / "one.parquet"
+    pq.write_table(book, one)  # pyarrow's default: one group for up to a million rows
+    assert [s.row_group for s in open_input(str(one), slots=4).slices] == [0] * 4
+    lengths = [rows for _, rows in slice_rows(open_input(str(one), slots=4))]
+    assert sum(lengths) == 60_000 and lengths == sorted(lengths, reverse=True) and lengths[0] > lengths[-1]
+    assert len(open_input(str(one), slots=16).slices) == 6  # none shorter than a batch (10,000 rows)
+    assert len(open_input(str(one), slots=1).slices) == 1
+
+
+@pytest.mark.parametrize(("rows", "pieces"), [(1_000_000, 2), (307_511, 8), (60_000, 6), (5, 1)])
+def test_a_cut_row_group_costs_the_same_in_every_slice(rows: int, pieces: int) -> None:
+    bounds = cut_row_group(rows, pieces, skip_cost=SKIP_COST)
+    assert bounds[0] == 0 and bounds[-1] == rows and len(bounds) == pieces + 1
+    # Each slice reads its own rows and decodes the ones before it, at SKIP_COST a row.
+    costs = [stop - start + SKIP_COST * start for start, stop in itertools.pairwise(bounds)]
+    assert max(costs) - min(costs) <= 1  # rounding to whole rows
+    if pieces > 1:
+        assert bounds[1] > rows / pieces  # the first slice, which skips nothing, is the longest
 
 
 def test_a_file_that_is_not_parquet_is_refused(tmp_path: Path) -> None:

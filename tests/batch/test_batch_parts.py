@@ -19,7 +19,7 @@ from tests.batch.test_batch_parquet_slices import run_tasks, slice_tasks
 
 @pytest.fixture
 def source(portfolio: Any) -> Any:
-    return open_input(str(portfolio.parquet), slice_rows=600)  # 5 slices, the last one short
+    return open_input(str(portfolio.parquet), slots=5, min_slice_rows=100)  # 5 slices, the later the shorter
 
 
 def test_committed_parts_hold_what_spark_would_write(
