@@ -8,7 +8,7 @@ Output (docs/CONTRACTS.md, "Portfolio scoring output"):
 
 Who does the I/O: local Parquet is read by the executors with pyarrow (`batch.parquet_slices`),
 anything else by Spark; a local output (or a folder every node mounts) is written by the
-executors, each task its own part, committed here (`batch.parts`), anything else by Spark's
+executors, a part per slice (or Spark partition), committed here (`batch.parts`), anything else by Spark's
 writer. With both on the executors, no applicant's row passes through the JVM.
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 from batch import class_archive, daemon
 from batch.class_archive import ClassArchive
 from batch.executor import PROBLEMS, ROW_ID_COLUMN, ROW_NUMBER, ArtifactMismatch, ScoreRows, Scoring
-from batch.parquet_slices import ScoreSlices, local_path, open_input, readable_here, text_columns
+from batch.parquet_slices import ScoreSlices, group_slices, local_path, open_input, readable_here, text_columns
 from batch.parts import REJECTS, SCORED, abandon, commit, new_staging
 from batch.progress import StageProgress
 from batch.reasons import DEFAULT_REASONS, MAX_REASONS, ReasonsUnavailable, load_explainer
@@ -396,21 +396,23 @@ def _plan_parquet_slices(
     spark: Any, config: JobConfig, spec: FeatureSpec, scoring: Scoring, log: Callable[[str], None]
 ) -> _Plan:
     """Parquet on a local path: executors read their slices with pyarrow (batch.parquet_slices)."""
+    slots = spark.sparkContext.defaultParallelism  # the tasks that run at once
     try:
-        source = open_input(config.input, slots=spark.sparkContext.defaultParallelism)
+        source = open_input(config.input, slots=slots)
     except Exception as exc:  # pyarrow's ArrowInvalid, OSError, ...: the file is not readable Parquet
         raise InputError(f"cannot read {config.input} as PARQUET: {_first_line(exc)}") from None
     id_column = _check_columns(config, source.schema.names, spec)
-    log(f"read {source.num_rows:,} rows in {len(source.slices)} slice(s) from {config.input}")
     id_type = source.schema.field(id_column).type if id_column else None
     keep = spec.names + ([id_column] if id_column and id_column not in spec.names else [])
     scoring = replace(scoring, id_column=id_column, id_type=id_type)
-    tasks = ScoreSlices(scoring, source.slices, tuple(keep), text_columns(source.schema, spec))
-    partitions = max(len(source.slices), 1)  # one task per slice
+    groups = group_slices(source.slices, slots)
+    log(f"read {source.num_rows:,} rows in {len(source.slices)} slice(s), {len(groups)} task(s), from {config.input}")
+    tasks = ScoreSlices(scoring, source.slices, tuple(keep), text_columns(source.schema, spec), groups)
+    partitions = max(len(groups), 1)  # one task per group of slices
     if scoring.staging is not None:  # an RDD: no SQL plan, no Arrow stream, only the reports come back
         results = spark.sparkContext.parallelize([], partitions).mapPartitionsWithIndex(tasks.task)
     else:
-        task_ids = spark.range(0, len(source.slices), 1, partitions)
+        task_ids = spark.range(0, len(source.slices), 1, partitions)  # Spark splits the ids into even runs
         results = task_ids.mapInArrow(tasks, _spark_schema(scoring.rows_schema()))
     return _Plan(results, scoring, source.num_rows)
 

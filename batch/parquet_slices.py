@@ -26,6 +26,11 @@ from batch.executor import Piece, Scoring
 from contract.spec import FeatureSpec
 
 BATCH_ROWS = 10_000  # Spark's default Arrow batch size
+TASK_ROWS = 500_000
+"""The most rows a task holds once there are enough to give every slot one: as each task ends,
+its worker waits 10-40 ms for the JVM's end-of-task work (RESULTS.md §25), about 1% of the 2-2.5 s
+a core takes to score 500,000 rows. More, shorter tasks only past that: a progress line per task,
+a failed task retried alone."""
 SKIP_COST = 0.16
 """What decoding a row costs, as a share of reading and scoring it (about 0.75 of 4.7 µs in a
 job's task, RESULTS.md §25). pyarrow reads a row group from its first row, so a slice that starts
@@ -105,14 +110,34 @@ def cut_row_group(rows: int, pieces: int, skip_cost: float = SKIP_COST) -> list[
     return [0, *inner, rows]
 
 
+def group_slices(slices: tuple[Slice, ...], slots: int, task_rows: int = TASK_ROWS) -> tuple[tuple[int, ...], ...]:
+    """Consecutive slices into tasks of about the same cost (a task: the indices of its slices).
+
+    A task per slot while each would hold at most `task_rows` rows, else a multiple of the slots
+    (never more tasks than slices); a slice's cost is its rows plus the rows it decodes to skip
+    (`SKIP_COST`), and each slice goes to the task its cost's midpoint falls in."""
+    if not slices:
+        return ()
+    costs = [s.stop - s.start + SKIP_COST * s.start for s in slices]
+    rows = sum(s.stop - s.start for s in slices)
+    per_slot = max(slots, 1)
+    count = min(len(slices), per_slot * max(1, math.ceil(rows / (per_slot * task_rows))))
+    total, before = sum(costs), 0.0
+    tasks: list[list[int]] = [[] for _ in range(count)]
+    for index, cost in enumerate(costs):
+        tasks[min(int((before + cost / 2) * count / total), count - 1)].append(index)
+        before += cost
+    return tuple(tuple(task) for task in tasks if task)
+
+
 @dataclass(frozen=True)
 class ScoreSlices:
     """What a task does with its slices: read each with pyarrow, score it, write its part or hand Spark its rows.
 
-    Called by an RDD's `mapPartitionsWithIndex` over one empty partition per slice (`task`: the
-    executors write their parts, only the reports come back), or by `mapInArrow` over
-    `spark.range(len(slices))` when Spark writes the output (`__call__`: the rows go back
-    through the JVM).
+    Called by an RDD's `mapPartitionsWithIndex` over one empty partition per task (`task`: the
+    executors write their parts, a part per slice, and only the reports come back), or by
+    `mapInArrow` over `spark.range(len(slices))` when Spark writes the output (`__call__`: the
+    rows go back through the JVM).
     """
 
     scoring: Scoring
@@ -120,17 +145,19 @@ class ScoreSlices:
     columns: tuple[str, ...]
     text_columns: tuple[str, ...] = ()
     """Columns read as dictionaries (the levels): each distinct text is decoded and looked up once."""
+    tasks: tuple[tuple[int, ...], ...] = ()
+    """The slices of each task that `task` runs (`group_slices`)."""
 
     def parts(self, indices: Iterable[int]) -> Iterator[dict[str, Any]]:
         return self.scoring.write_parts(self._pieces(indices))
 
     def task(self, index: int, rows: Iterator[Any]) -> Iterator[dict[str, Any]]:
-        """Task `index` writes slice `index`'s part (none past the last slice), then reads its input, which is empty.
+        """Task `index` writes the parts of its slices (none past the last task), then reads its input, which is empty.
 
-        The slice comes from the partition's index, not from its rows: a worker's first task would
+        The slices come from the partition's index, not from its rows: a worker's first task would
         otherwise wait for the JVM to send that empty input, about 40 ms after the task's command
         (RESULTS.md §24). PySpark expects the input read to its end before the task ends."""
-        yield from self.parts([index] if index < len(self.slices) else [])
+        yield from self.parts(self.tasks[index] if index < len(self.tasks) else ())
         if any(True for _ in rows):
             raise RuntimeError(f"task {index} was given rows: its input must be empty")
 

@@ -2,13 +2,14 @@
 
 Sending the scored rows back through Spark costs a JVM conversion of every row, a cache (the
 rows feed two outputs) and two Parquet writes (benchmarks/RESULTS.md §11). When the output is a
-local path (or a folder every node mounts), each task writes its own part of both outputs with
-pyarrow and hands Spark a one-row report instead; only the reports travel through the JVM.
+local path (or a folder every node mounts), each task writes its parts of both outputs (one
+per slice of the input, or per Spark partition) with pyarrow and hands Spark a one-row report per
+part instead; only the reports travel through the JVM.
 
 The commit is the one a Hadoop output committer makes, without the JVM:
 - a task attempt writes `DIR/_staging-<job>/{scored,rejects}/part-<first row>-<attempt>.parquet`,
   a name no other attempt (a retry, a speculative copy) uses, and reports it;
-- Spark keeps the report of one successful attempt per task; the driver moves exactly those
+- Spark keeps the reports of one successful attempt per task; the driver moves exactly those
   files to `DIR/scored/part-<first row>.parquet` (and rejects/), in input order by name, then
   deletes the staging folder with whatever failed attempts left, then writes `_SUCCESS`;
 - a job that fails leaves no part in DIR/scored or DIR/rejects (the staging folder is removed).

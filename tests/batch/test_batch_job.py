@@ -242,6 +242,27 @@ def test_one_big_row_group_is_cut_for_every_core(spark: Any, portfolio: Any, mod
     ]
 
 
+@pytest.mark.parametrize("spark_writer", [False, True])
+def test_a_book_of_many_row_groups_runs_a_task_per_core(
+    spark: Any, portfolio: Any, model_path: Path, tmp_path: Path, spark_writer: bool
+) -> None:
+    """Five row groups on local[2]: two tasks (a task's end costs its worker a wait), every row once, in order."""
+    source = tmp_path / "five-groups.parquet"
+    pq.write_table(pq.read_table(portfolio.parquet), source, row_group_size=500)
+    lines: list[str] = []
+    config = JobConfig(input=str(source), output=str(tmp_path / "out"), model=model_path, spark_writer=spark_writer)
+    run = Run(score_portfolio(spark, config, log=lines.append), tmp_path / "out")
+    assert any(line.startswith("read 2,500 rows in 5 slice(s), 2 task(s)") for line in lines), lines
+    bad = len(portfolio.bad_rows)
+    assert run.counts == JobCounts(read=2_500, scored=2_500 - bad, rejected=bad)
+    assert read(run, "scored")["row_number"].tolist() == [n for n in range(1, 2_501) if n - 1 not in portfolio.bad_rows]
+    assert read(run, "rejects")["row_number"].tolist() == [row + 1 for row in portfolio.bad_rows]
+    if not spark_writer:  # the executors' own parts: still one per slice
+        assert sorted(p.name for p in (run.out / "scored").glob("*.parquet")) == [
+            f"part-{first:012d}.parquet" for first in range(0, 2_500, 500)
+        ]
+
+
 def test_a_missing_column_fails_naming_it(spark: Any, portfolio: Any, model_path: Path, tmp_path: Path) -> None:
     source = tmp_path / "no-income.parquet"
     portfolio.frame.drop(columns=["AMT_INCOME_TOTAL", "EXT_SOURCE_1"]).head(50).to_parquet(source)

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from batch.executor import PROBLEMS, ROW_NUMBER, Scoring
-from batch.parquet_slices import SKIP_COST, ParquetInput, ScoreSlices, cut_row_group, open_input
+from batch.parquet_slices import SKIP_COST, ParquetInput, ScoreSlices, Slice, cut_row_group, group_slices, open_input
 from contract.spec import FeatureSpec
 
 
@@ -79,6 +79,30 @@ def test_a_cut_row_group_costs_the_same_in_every_slice(rows: int, pieces: int) -
     assert max(costs) - min(costs) <= 1  # rounding to whole rows
     if pieces > 1:
         assert bounds[1] > rows / pieces  # the first slice, which skips nothing, is the longest
+
+
+def row_groups(*rows: int) -> tuple[Slice, ...]:
+    """One slice per whole row group of these sizes, in one file."""
+    starts = list(itertools.accumulate(rows, initial=0))
+    return tuple(Slice("book.parquet", group, 0, n, starts[group]) for group, n in enumerate(rows))
+
+
+def test_slices_are_grouped_into_a_task_per_slot_until_tasks_grow_long() -> None:
+    ten = row_groups(*[100_000] * 10)
+    assert group_slices(ten, slots=2) == ((0, 1, 2, 3, 4), (5, 6, 7, 8, 9))  # 500,000 rows a task
+    assert group_slices(ten[:4], slots=1) == ((0, 1, 2, 3),)
+    assert group_slices(ten, slots=2, task_rows=250_000) == ((0, 1), (2, 3, 4), (5, 6), (7, 8, 9))  # 2 per slot
+    assert group_slices(ten, slots=16) == tuple((index,) for index in range(10))  # no more tasks than slices
+    assert group_slices((), slots=2) == ()
+    # Uneven groups, 1,800,000 rows: four tasks of about 450,000 rows wanted, but a slice is never
+    # split, so the 900,000-row one is a task alone (and the task left empty is dropped).
+    assert group_slices(row_groups(*[100_000] * 9, 900_000), slots=2) == ((0, 1, 2, 3), (4, 5, 6, 7, 8), (9,))
+
+
+def test_the_slices_of_a_cut_row_group_make_tasks_of_the_same_cost() -> None:
+    bounds = cut_row_group(1_000_000, 4)
+    cut = tuple(Slice("book.parquet", 0, start, stop, start) for start, stop in itertools.pairwise(bounds))
+    assert group_slices(cut, slots=2) == ((0, 1), (2, 3))  # the first two hold more rows, the last two skip more
 
 
 def test_a_file_that_is_not_parquet_is_refused(tmp_path: Path) -> None:
