@@ -142,7 +142,9 @@ def build_session(
     compiles with the quick JIT only (C1), whose code is ready at once, instead of also spending
     CPU on C2 for hot loops it never runs (benchmarks/RESULTS.md §11); it collects its little
     garbage with the serial collector, which runs no threads beside the workers (G1's threads
-    cost the job about 0.1 s, §22); and it maps the class archive of `batch.class_archive` (or
+    cost the job about 0.1 s, §22), in a young generation of 256 MB: the one collection of the
+    objects Spark's start-up leaves then comes during that start-up, not as a 70 ms pause while
+    the job's first tasks launch (§25); and it maps the class archive of `batch.class_archive` (or
     records it, on a machine's first run; `stop_session` then waits while the JVM saves it).
     `preload_workers`: on a local master, the Python workers are forked from `batch.daemon`
     (PySpark and the job's libraries imported once, before the fork) when they can import it
@@ -182,7 +184,7 @@ def build_session(
     return session
 
 
-SCHEDULER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+SCHEDULER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmn256m"
 _archive: ClassArchive | None = None
 """The class archive of the JVM `build_session` started last, if that JVM maps or records one."""
 

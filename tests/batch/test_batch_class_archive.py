@@ -30,12 +30,14 @@ found = []
 for run in ("first", "second"):
     config = JobConfig(input=sys.argv[1], output=sys.argv[2] + "/" + run, model=Path(sys.argv[3]))
     spark = session_for(config, "local[2]")
+    runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    options = list(runtime.getInputArguments())
     with open(f"/proc/{SparkContext._gateway.proc.pid}/maps") as maps:
         mapped = sorted({line.split()[-1] for line in maps if line.rstrip().endswith(".jsa")})
     result = score_portfolio(spark, config, log=lambda line: None)
     print(f"-- {run} job done", file=sys.stderr, flush=True)
     stop_session(spark, log=lambda line: print(line, file=sys.stderr, flush=True))
-    found.append({"scored": result.counts.scored, "mapped": mapped})
+    found.append({"scored": result.counts.scored, "mapped": mapped, "jvm_options": options})
 print(json.dumps(found))
 """
 SAVING = "saving the JVM's classes for faster start-ups"
@@ -83,6 +85,9 @@ def test_the_first_job_records_the_archive_and_the_next_one_maps_it(
     assert str(saved[0]) in second["mapped"]
     assert SAVING not in said_second
     assert second["scored"] == first["scored"] > 0
+    # Both JVMs only schedule: C1 only, the serial collector, a young generation for Spark's start-up.
+    for run in (first, second):
+        assert set(SCHEDULER_JAVA_OPTIONS.split()) <= set(run["jvm_options"]), run["jvm_options"]
 
 
 def _log(tmp_path: Path, regions: list[tuple[int, int]]) -> Path:
