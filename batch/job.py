@@ -8,8 +8,8 @@ Output (docs/CONTRACTS.md, "Portfolio scoring output"):
 
 Who does the I/O: local Parquet is read by the executors with pyarrow (`batch.parquet_slices`),
 anything else by Spark; a local output (or a folder every node mounts) is written by the
-executors, a part per slice (or Spark partition), committed here (`batch.parts`), anything else by Spark's
-writer. With both on the executors, no applicant's row passes through the JVM.
+executors, a part per slice (or Spark partition), committed here (`batch.parts`), anything else
+by Spark's writer. With both on the executors, no applicant's row passes through the JVM.
 """
 
 from __future__ import annotations

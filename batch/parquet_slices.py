@@ -4,9 +4,9 @@ Spark's own path from a Parquet file to a Python worker turns every value into a
 back into Arrow: for the model's 120 columns that costs more than validating and scoring the
 row (benchmarks/RESULTS.md §11). For Parquet on a local path or file:// URI (a laptop, or a
 folder every node mounts; other URIs go through Spark's reader) the driver therefore lists the
-file's row groups, cuts them into slices (`open_input`) and runs one Spark task per slice (no
-shuffle); each task reads its slice with pyarrow and runs the same checker and scorer. Row
-numbers come from the row groups' own offsets.
+file's row groups, cuts them into slices (`open_input`), groups consecutive slices into tasks
+(`group_slices`) and runs them as Spark tasks (no shuffle); each task reads its slices with
+pyarrow and runs the same checker and scorer. Row numbers come from the row groups' own offsets.
 """
 
 from __future__ import annotations
