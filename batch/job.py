@@ -414,7 +414,7 @@ def _plan_parquet_slices(
     if scoring.staging is not None:  # an RDD: no SQL plan, no Arrow stream, only the reports come back
         results = spark.sparkContext.parallelize([], partitions).mapPartitionsWithIndex(tasks.task)
     else:
-        task_ids = spark.range(0, len(source.slices), 1, partitions)  # Spark splits the ids into even runs
+        task_ids = spark.range(0, len(groups), 1, partitions)  # a task id per partition
         results = task_ids.mapInArrow(tasks, _spark_schema(scoring.rows_schema()))
     return _Plan(results, scoring, source.num_rows)
 

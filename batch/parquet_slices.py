@@ -27,14 +27,18 @@ from contract.spec import FeatureSpec
 
 BATCH_ROWS = 10_000  # Spark's default Arrow batch size
 TASK_ROWS = 500_000
-"""The most rows a task holds once there are enough to give every slot one: as each task ends,
-its worker waits 10-40 ms for the JVM's end-of-task work (RESULTS.md §25), about 1% of the 2-2.5 s
-a core takes to score 500,000 rows. More, shorter tasks only past that: a progress line per task,
-a failed task retried alone."""
+"""The rows a task aims at once there are more than enough to give every slot one: as each task
+ends, its worker waits 10-40 ms for the JVM's end-of-task work (RESULTS.md §25), about 1% of the
+2-2.5 s a core takes to score 500,000 rows. More, shorter tasks only past that: a progress line
+per task, a failed task retried alone. (Slices are not cut for it: a task holds whole slices.)"""
 SKIP_COST = 0.16
 """What decoding a row costs, as a share of reading and scoring it (about 0.75 of 4.7 µs in a
 job's task, RESULTS.md §25). pyarrow reads a row group from its first row, so a slice that starts
 inside one decodes every row before its start, and drops it."""
+MAX_CUTS = 8
+"""The most slices a row group is cut into, whatever the slots (`spark.default.parallelism` can be
+set to hundreds): a ninth slice makes each 5% cheaper, a tenth 4%, while each decodes more of the
+rows before it again."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,9 @@ def open_input(uri: str, slots: int = 1, min_slice_rows: int = BATCH_ROWS) -> Pa
 
     A row group is one slice, unless the job would then leave some of its `slots` (the tasks
     that run at once) idle: a row group is cut into as many slices as its share of all the rows
-    asks of the slots, none shorter than `min_slice_rows`, and where it is cut, the later slices
-    are the shorter, since each one first decodes what comes before it (`cut_row_group`).
+    asks of the slots, at most `MAX_CUTS`, and no more than `min_slice_rows` rows each on average;
+    where it is cut, the later slices are the shorter, since each one first decodes what comes
+    before it (`cut_row_group`).
     """
     filesystem, path = pafs.LocalFileSystem(), local_path(uri)
     info = filesystem.get_file_info(path)
@@ -91,7 +96,7 @@ def open_input(uri: str, slots: int = 1, min_slice_rows: int = BATCH_ROWS) -> Pa
         if not rows:
             continue
         wanted = math.ceil(slots * rows / total)
-        bounds = cut_row_group(rows, max(1, min(wanted, rows // max(min_slice_rows, 1))))
+        bounds = cut_row_group(rows, max(1, min(wanted, MAX_CUTS, rows // max(min_slice_rows, 1))))
         for start, stop in itertools.pairwise(bounds):
             slices.append(Slice(file, group, start, stop, first_row + start))
         first_row += rows
@@ -103,19 +108,23 @@ def cut_row_group(rows: int, pieces: int, skip_cost: float = SKIP_COST) -> list[
 
     Slice i starts at b(i) and costs its own rows plus `skip_cost` per row before it:
     b(i+1) - b(i) + skip_cost * b(i) = C for every slice, so b(i) = C * (1 - (1 - skip_cost)**i) / skip_cost.
-    Returns the bounds, 0 first and `rows` last."""
-    keep = 1 - skip_cost
-    cost = rows * skip_cost / (1 - keep**pieces)
-    inner = [round(cost * (1 - keep**index) / skip_cost) for index in range(1, pieces)]
-    return [0, *inner, rows]
+    Returns the bounds, 0 first and `rows` last, each once (fewer slices when rows are too few)."""
+    if skip_cost <= 0:  # nothing skipped costs anything: even slices
+        inner = [round(rows * index / pieces) for index in range(1, pieces)]
+    else:
+        keep = 1 - skip_cost
+        cost = rows * skip_cost / (1 - keep**pieces)
+        inner = [round(cost * (1 - keep**index) / skip_cost) for index in range(1, pieces)]
+    return sorted({0, *inner, rows})
 
 
 def group_slices(slices: tuple[Slice, ...], slots: int, task_rows: int = TASK_ROWS) -> tuple[tuple[int, ...], ...]:
     """Consecutive slices into tasks of about the same cost (a task: the indices of its slices).
 
-    A task per slot while each would hold at most `task_rows` rows, else a multiple of the slots
-    (never more tasks than slices); a slice's cost is its rows plus the rows it decodes to skip
-    (`SKIP_COST`), and each slice goes to the task its cost's midpoint falls in."""
+    A task per slot while each would hold about `task_rows` rows or fewer, else up to a multiple of
+    the slots (never more tasks than slices); a slice's cost is its rows plus the rows it decodes to
+    skip (`SKIP_COST`), and each slice goes to the task its cost's midpoint falls in (a task that
+    gets none is dropped)."""
     if not slices:
         return ()
     costs = [s.stop - s.start + SKIP_COST * s.start for s in slices]
@@ -136,8 +145,8 @@ class ScoreSlices:
 
     Called by an RDD's `mapPartitionsWithIndex` over one empty partition per task (`task`: the
     executors write their parts, a part per slice, and only the reports come back), or by
-    `mapInArrow` over `spark.range(len(slices))` when Spark writes the output (`__call__`: the
-    rows go back through the JVM).
+    `mapInArrow` over `spark.range(len(tasks))`, a task id per partition, when Spark writes the
+    output (`__call__`: the rows go back through the JVM).
     """
 
     scoring: Scoring
@@ -162,7 +171,9 @@ class ScoreSlices:
             raise RuntimeError(f"task {index} was given rows: its input must be empty")
 
     def __call__(self, tasks: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        return self.scoring.rows_for_spark(self._pieces(i for batch in tasks for i in batch.column(0).to_pylist()))
+        """The rows of the tasks whose indices arrive (`spark.range(len(tasks))`), for Spark's writer."""
+        indices = (s for batch in tasks for index in batch.column(0).to_pylist() for s in self.tasks[index])
+        return self.scoring.rows_for_spark(self._pieces(indices))
 
     def _pieces(self, indices: Iterable[int]) -> Iterator[Piece]:
         for index in indices:

@@ -11,19 +11,30 @@ import pyarrow.parquet as pq
 import pytest
 
 from batch.executor import PROBLEMS, ROW_NUMBER, Scoring
-from batch.parquet_slices import SKIP_COST, ParquetInput, ScoreSlices, Slice, cut_row_group, group_slices, open_input
+from batch.parquet_slices import (
+    MAX_CUTS,
+    SKIP_COST,
+    ParquetInput,
+    ScoreSlices,
+    Slice,
+    cut_row_group,
+    group_slices,
+    open_input,
+)
 from contract.spec import FeatureSpec
 
 
 def slice_tasks(source: Any, model_path: Path, spec: FeatureSpec, staging: str | None = None) -> ScoreSlices:
     scoring = Scoring(str(model_path), "SK_ID_CURR", source.schema.field("SK_ID_CURR").type, staging=staging)
-    return ScoreSlices(scoring, source.slices, (*spec.names, "SK_ID_CURR"), tuple(spec.categorical_names))
+    # Two slices a task where there are enough: tasks of several slices, and of one.
+    tasks = tuple(tuple(range(start, min(start + 2, len(source.slices)))) for start in range(0, len(source.slices), 2))
+    return ScoreSlices(scoring, source.slices, (*spec.names, "SK_ID_CURR"), tuple(spec.categorical_names), tasks)
 
 
 def run_tasks(source: Any, model_path: Path, spec: FeatureSpec) -> pa.Table:
     """What the executors do for Spark's writer, in this process: the task ids -> every row."""
     tasks = slice_tasks(source, model_path, spec)
-    task_ids = pa.RecordBatch.from_pydict({"id": list(range(len(source.slices)))})
+    task_ids = pa.RecordBatch.from_pydict({"id": list(range(len(tasks.tasks)))})
     return pa.Table.from_batches(list(tasks(iter([task_ids]))), schema=tasks.scoring.rows_schema())
 
 
@@ -41,7 +52,10 @@ def test_slices_cover_every_row_once_in_input_order(
 
     source = open_input(str(folder), slots=slots, min_slice_rows=100)
     assert source.num_rows == table.num_rows
-    assert len(source.slices) == 5 if slots == 1 else len(source.slices) > 5
+    if slots == 1:
+        assert len(source.slices) == 5  # a slice per row group
+    else:
+        assert len(source.slices) > 5  # some groups cut
     out = run_tasks(source, model_path, spec).sort_by(ROW_NUMBER)
     assert out.column(ROW_NUMBER).to_pylist() == list(range(1, table.num_rows + 1))
     assert out.column("SK_ID_CURR").to_pylist() == table.column("SK_ID_CURR").to_pylist()
@@ -66,7 +80,8 @@ def test_row_groups_are_cut_only_to_keep_every_slot_busy(tmp_path: Path) -> None
     assert [s.row_group for s in open_input(str(one), slots=4).slices] == [0] * 4
     lengths = [rows for _, rows in slice_rows(open_input(str(one), slots=4))]
     assert sum(lengths) == 60_000 and lengths == sorted(lengths, reverse=True) and lengths[0] > lengths[-1]
-    assert len(open_input(str(one), slots=16).slices) == 6  # none shorter than a batch (10,000 rows)
+    assert len(open_input(str(one), slots=16).slices) == 6  # 10,000 rows (a batch) a slice on average
+    assert len(open_input(str(one), slots=400, min_slice_rows=1).slices) == MAX_CUTS  # however many slots
     assert len(open_input(str(one), slots=1).slices) == 1
 
 
@@ -74,11 +89,18 @@ def test_row_groups_are_cut_only_to_keep_every_slot_busy(tmp_path: Path) -> None
 def test_a_cut_row_group_costs_the_same_in_every_slice(rows: int, pieces: int) -> None:
     bounds = cut_row_group(rows, pieces, skip_cost=SKIP_COST)
     assert bounds[0] == 0 and bounds[-1] == rows and len(bounds) == pieces + 1
+    assert bounds == sorted(set(bounds))
     # Each slice reads its own rows and decodes the ones before it, at SKIP_COST a row.
     costs = [stop - start + SKIP_COST * start for start, stop in itertools.pairwise(bounds)]
     assert max(costs) - min(costs) <= 1  # rounding to whole rows
     if pieces > 1:
         assert bounds[1] > rows / pieces  # the first slice, which skips nothing, is the longest
+
+
+def test_a_row_group_of_few_rows_is_cut_into_no_empty_slice() -> None:
+    bounds = cut_row_group(10, 10)
+    assert bounds[0] == 0 and bounds[-1] == 10 and bounds == sorted(set(bounds))  # each bound once
+    assert cut_row_group(10, 5, skip_cost=0) == [0, 2, 4, 6, 8, 10]  # nothing to skip: even slices
 
 
 def row_groups(*rows: int) -> tuple[Slice, ...]:

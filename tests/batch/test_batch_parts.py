@@ -76,3 +76,18 @@ def test_an_output_without_rows_still_has_its_schema(model_path: Path, spec: Fea
     commit(str(output), staging, [], schemas)
     assert pq.read_table(output / SCORED).schema.names == schemas[SCORED].names
     assert pq.read_table(output / REJECTS).num_rows == 0
+
+
+def test_a_task_writes_the_parts_of_its_slices_and_a_task_past_the_last_writes_none(
+    source: Any, model_path: Path, spec: FeatureSpec, tmp_path: Path
+) -> None:
+    tasks = slice_tasks(source, model_path, spec, new_staging(str(tmp_path / "out")))
+    assert tasks.tasks[0] == (0, 1)  # two slices
+    reports = list(tasks.task(0, iter([])))
+    assert [report["part"] for report in reports] == [source.slices[0].first_row, source.slices[1].first_row]
+    assert sum(report["scored_rows"] + report["rejects_rows"] for report in reports) == sum(
+        s.stop - s.start for s in source.slices[:2]
+    )
+    assert list(tasks.task(len(tasks.tasks), iter([]))) == []  # Spark's one partition of an empty book
+    with pytest.raises(RuntimeError, match="task 1 was given rows"):
+        list(tasks.task(1, iter([object()])))
