@@ -66,7 +66,7 @@ def open_input(uri: str, slots: int = 1, min_slice_rows: int = BATCH_ROWS) -> Pa
 
     A row group is one slice, unless the job would then leave some of its `slots` (the tasks
     that run at once) idle: a row group is cut into as many slices as its share of all the rows
-    asks of the slots, at most `MAX_CUTS`, and no more than `min_slice_rows` rows each on average;
+    asks of the slots, at most `MAX_CUTS`, and of at least `min_slice_rows` rows each on average;
     where it is cut, the later slices are the shorter, since each one first decodes what comes
     before it (`cut_row_group`).
     """
@@ -155,7 +155,7 @@ class ScoreSlices:
     text_columns: tuple[str, ...] = ()
     """Columns read as dictionaries (the levels): each distinct text is decoded and looked up once."""
     tasks: tuple[tuple[int, ...], ...] = ()
-    """The slices of each task that `task` runs (`group_slices`)."""
+    """The slices of each task that `task` and `__call__` run (`group_slices`)."""
 
     def parts(self, indices: Iterable[int]) -> Iterator[dict[str, Any]]:
         return self.scoring.write_parts(self._pieces(indices))
