@@ -7,6 +7,7 @@ import os
 import platform
 import shutil
 import subprocess
+from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -103,10 +104,11 @@ def _resident_bytes(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE_BYTES
 
 
-def rss_mb(pid: int) -> float:
-    """RSS of a process tree in MB (10^6 bytes), from the kernel's counters: cheap enough to sample often."""
+def rss_mb(pids: Iterable[int]) -> float:
+    """RSS of these processes (a `process_tree`) in MB (10^6 bytes), from the kernel's counters: cheap
+    enough to sample often."""
     total = 0
-    for p in process_tree(pid):
+    for p in pids:
         try:
             total += _resident_bytes(p)
         except OSError:

@@ -16,9 +16,10 @@
 
 Each path runs in its own child process so its peak memory (RSS of the process and its children:
 the JVM and Spark's Python workers included, sampled every 0.2 s; PSS read again at each 1% of
-growth, since reading it costs the measured processes CPU) is its own; rows/s counts from the moment the path
-has its session (Spark start-up is reported apart), and again from before the session was asked
-for (`end_to_end_rows_per_s`: what a path does during start-up is not off the clock there).
+growth, since reading it costs the measured processes CPU) is its own; rows/s counts from the
+moment the path has its session (Spark start-up is reported apart), and again from before the
+session was asked for (`end_to_end_rows_per_s`: what a path does during start-up is not off the
+clock there).
 The model: the project's champion if `make model` ran here (mlruns/), else `--tracking-uri` of a
 store holding one, else a quick model trained with the project's training code into a temporary
 MLflow store (benchmarks.models).
@@ -108,7 +109,8 @@ def run_child(path: str, data: Path, model: BenchModel, master: str, work: Path)
     def sample() -> None:
         pss_read_at = 0.0  # the RSS when PSS was last read
         while not stop.is_set():
-            rss = rss_mb(child.pid)
+            tree = process_tree(child.pid)  # walked once a sample: its RSS and its CPU ticks
+            rss = rss_mb(tree)
             peak["rss_mb"] = max(peak["rss_mb"], rss)
             # PSS costs the measured processes 15-30 ms of CPU a read, RSS next to nothing: read PSS
             # again only once the RSS has grown past PSS_REREAD_GROWTH of the last read (§24).
@@ -116,7 +118,7 @@ def run_child(path: str, data: Path, model: BenchModel, master: str, work: Path)
                 now = memory_mb(child.pid)
                 pss_read_at = now["rss_mb"]
                 peak["pss_mb"] = max(peak["pss_mb"], now["pss_mb"])
-            for pid in process_tree(child.pid):
+            for pid in tree:
                 try:
                     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 except OSError:
